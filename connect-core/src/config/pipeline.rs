@@ -1,0 +1,389 @@
+//! The pipeline file: one topic, at most one source, any number of sinks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::de::{from_node, unknown_field_message};
+use super::diagnostics::{ConfigErrors, Diagnostics, Mark};
+use super::node::{parse_document, Node, NodeKind};
+use super::units::HumanDuration;
+use crate::convert::Converter;
+use crate::plugin::{FieldIssue, SinkConfig, SourceConfig};
+use crate::registry::{PluginFactory, PluginKind, Registry};
+
+/// A validated pipeline, ready for the runtime to build and run.
+#[derive(Debug)]
+pub struct PipelineConfig {
+    /// Unique name; Kafka group ids and transactional ids derive from it.
+    pub name: String,
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// How to reach Kafka.
+    pub kafka: KafkaConfig,
+    /// The topic records move through.
+    pub topic: TopicConfig,
+    /// Loop tuning shared by the source and sinks.
+    pub runtime: RuntimeConfig,
+    /// The source writing into the topic, if any.
+    pub source: Option<PluginInstance<Box<dyn SourceConfig>>>,
+    /// The sinks reading from the topic, in file order.
+    pub sinks: Vec<PluginInstance<Box<dyn SinkConfig>>>,
+}
+
+/// A plugin section of a pipeline: its name, type and config.
+#[derive(Debug)]
+pub struct PluginInstance<C> {
+    /// `source`, or the sink's key under `sinks`.
+    pub name: String,
+    /// The registered type name.
+    pub type_name: &'static str,
+    /// The plugin's validated config.
+    pub config: C,
+}
+
+/// The `kafka:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`. Defaults to `$KAFKA_BOOTSTRAP`, else `127.0.0.1:9092`.
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap_servers: String,
+    /// librdkafka properties for every client (TLS, SASL, client.id, ...).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the source's producer only; they win over the defaults.
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+    /// librdkafka properties for the sinks' consumers only; they win over the defaults.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, String>,
+    /// Producer compression: `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: default_bootstrap(),
+            properties: BTreeMap::new(),
+            producer: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            compression: Compression::default(),
+        }
+    }
+}
+
+fn default_bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// Producer compression codec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy.
+    Snappy,
+    /// LZ4: fast, and what Kafka itself recommends for throughput.
+    #[default]
+    Lz4,
+    /// Zstandard (needs a librdkafka built with zstd).
+    Zstd,
+}
+
+impl Compression {
+    /// The librdkafka `compression.type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Snappy => "snappy",
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+        }
+    }
+}
+
+/// The `topic:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Topic name.
+    pub name: String,
+    /// Partitions when the topic is created; the broker's `num.partitions` when absent.
+    #[serde(default)]
+    pub partitions: Option<i32>,
+    /// Replication factor when the topic is created; the broker's default when absent.
+    #[serde(default)]
+    pub replication_factor: Option<i32>,
+    /// Create the topic when it does not exist (default true).
+    #[serde(default = "default_true")]
+    pub create: bool,
+    /// How record keys are turned into bytes and back: `string` (default) or `json`.
+    #[serde(default = "default_key_converter")]
+    pub key_converter: Converter,
+    /// How record values are turned into bytes and back: `json` (default) or `string`.
+    #[serde(default = "default_value_converter")]
+    pub value_converter: Converter,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_key_converter() -> Converter {
+    Converter::String
+}
+
+fn default_value_converter() -> Converter {
+    Converter::Json
+}
+
+/// The `runtime:` section: loop tuning shared by the source and the sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Most records per source poll and per sink write (default 1000).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// How often sinks are flushed (time-based rotation) and offsets committed (default 1s).
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval: HumanDuration,
+    /// Longest wait between two retries of a retriable error (default 30s).
+    #[serde(default = "default_retry_backoff_max")]
+    pub retry_backoff_max: HumanDuration,
+    /// How long a retriable error may keep failing before the pipeline stops (default 10m).
+    #[serde(default = "default_retry_timeout")]
+    pub retry_timeout: HumanDuration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: default_batch_size(),
+            flush_interval: default_flush_interval(),
+            retry_backoff_max: default_retry_backoff_max(),
+            retry_timeout: default_retry_timeout(),
+        }
+    }
+}
+
+fn default_batch_size() -> usize {
+    1000
+}
+
+fn default_flush_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+
+fn default_retry_backoff_max() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+fn default_retry_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
+
+const ROOT_KEYS: &[&str] = &["name", "kafka", "topic", "runtime", "source", "sinks"];
+
+/// Reads and validates a pipeline file; every problem is in the error.
+pub fn load_pipeline_file(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
+    let display: String = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![super::Diagnostic {
+            file: display.clone().into(),
+            mark: Mark { line: 1, column: 1 },
+            path: String::new(),
+            message: format!("cannot read the pipeline file: {e}"),
+        }])
+    })?;
+    parse_pipeline(&text, path)
+}
+
+/// Validates a pipeline given as text, read from `path`.
+pub fn parse_pipeline(text: &str, path: &Path) -> Result<PipelineConfig, ConfigErrors> {
+    let diags = Diagnostics::new(path.display().to_string());
+    let registry = match Registry::global() {
+        Ok(registry) => registry,
+        Err(e) => {
+            diags.report(Mark { line: 1, column: 1 }, "", e.to_string());
+            return Err(ConfigErrors(diags.into_sorted()));
+        }
+    };
+    let parsed = parse_document(text, &diags).and_then(|root| build(&root, path, registry, &diags));
+    match parsed {
+        Some(pipeline) if diags.is_empty() => Ok(pipeline),
+        _ => Err(ConfigErrors(diags.into_sorted())),
+    }
+}
+
+fn build(root: &Node, path: &Path, registry: &Registry, diags: &Diagnostics) -> Option<PipelineConfig> {
+    let Some(entries) = root.entries() else {
+        diags.report(root.mark, "", format!("a pipeline is a mapping with keys `name`, `topic`, `source`, `sinks`; found {}", root.type_name()));
+        return None;
+    };
+    for (key, _) in entries {
+        let name = key.as_str().unwrap_or_default();
+        if !ROOT_KEYS.contains(&name) {
+            diags.report(key.mark, &key.path, unknown_field_message(name, ROOT_KEYS));
+        }
+    }
+    let name = required::<String>(root, "name", diags);
+    if let (Some(name), Some(node)) = (&name, root.get("name")) {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            diags.report(node.mark, &node.path, format!("pipeline name `{name}` may use only letters, digits, `-`, `_` and `.` (it names Kafka consumer groups)"));
+        }
+    }
+    let kafka = optional::<KafkaConfig>(root, "kafka", diags);
+    let topic = required::<TopicConfig>(root, "topic", diags);
+    if let (Some(topic), Some(node)) = (&topic, root.get("topic")) {
+        validate_topic(topic, node, diags);
+    }
+    let runtime = optional::<RuntimeConfig>(root, "runtime", diags);
+    if let (Some(Some(runtime)), Some(node)) = (&runtime, root.get("runtime")) {
+        if runtime.batch_size == 0 {
+            report_field(node, "batch_size", "must be at least 1", diags);
+        }
+    }
+    let source = root.get("source").and_then(|node| {
+        let (type_name, config_node) = plugin_type(node, registry, PluginKind::Source, diags)?;
+        let PluginFactory::Source(parse) = type_name.factory else { return None };
+        let config = parse(&config_node, diags)?;
+        report_issues(&config_node, config.validate(), diags);
+        Some(PluginInstance { name: "source".to_owned(), type_name: type_name.name, config })
+    });
+    let sinks = parse_sinks(root, registry, diags);
+    if root.get("source").is_none() && root.get("sinks").is_none() {
+        diags.report(root.mark, "", "a pipeline needs a `source`, one or more `sinks`, or both");
+    }
+    Some(PipelineConfig {
+        name: name?,
+        file: path.to_path_buf(),
+        kafka: kafka?.unwrap_or_default(),
+        topic: topic?,
+        runtime: runtime?.unwrap_or_default(),
+        source,
+        sinks,
+    })
+}
+
+fn validate_topic(topic: &TopicConfig, node: &Node, diags: &Diagnostics) {
+    if topic.name.is_empty()
+        || topic.name.len() > 249
+        || !topic.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        report_field(node, "name", format!("`{}` is not a Kafka topic name (1 to 249 of letters, digits, `-`, `_`, `.`)", topic.name), diags);
+    }
+    if topic.partitions.is_some_and(|p| p < 1) {
+        report_field(node, "partitions", "must be at least 1", diags);
+    }
+    if topic.replication_factor.is_some_and(|r| r < 1) {
+        report_field(node, "replication_factor", "must be at least 1", diags);
+    }
+}
+
+fn parse_sinks(root: &Node, registry: &Registry, diags: &Diagnostics) -> Vec<PluginInstance<Box<dyn SinkConfig>>> {
+    let Some(node) = root.get("sinks") else { return Vec::new() };
+    let Some(entries) = node.entries() else {
+        diags.report(node.mark, &node.path, format!("`sinks` is a mapping from a sink name to its config; found {}", node.type_name()));
+        return Vec::new();
+    };
+    let mut sinks = Vec::new();
+    for (key, value) in entries {
+        let name = key.as_str().unwrap_or_default().to_owned();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+            diags.report(key.mark, &key.path, format!("sink name `{name}` may use only letters, digits, `-` and `_` (it names a Kafka consumer group)"));
+        }
+        let Some((registration, config_node)) = plugin_type(value, registry, PluginKind::Sink, diags) else { continue };
+        let PluginFactory::Sink(parse) = registration.factory else { continue };
+        if let Some(config) = parse(&config_node, diags) {
+            report_issues(&config_node, config.validate(), diags);
+            sinks.push(PluginInstance { name, type_name: registration.name, config });
+        }
+    }
+    if entries.is_empty() {
+        diags.report(node.mark, &node.path, "`sinks` is empty; add a sink or remove the key");
+    }
+    sinks
+}
+
+/// Finds the plugin named by the section's `type` key; returns it with the section minus `type`.
+fn plugin_type(
+    node: &Node,
+    registry: &Registry,
+    kind: PluginKind,
+    diags: &Diagnostics,
+) -> Option<(&'static crate::registry::PluginRegistration, Node)> {
+    if node.entries().is_none() {
+        diags.report(node.mark, &node.path, format!("a {kind} is a mapping with a `type` key; found {}", node.type_name()));
+        return None;
+    }
+    let Some((type_key, type_node)) = node.entry("type") else {
+        let valid: Vec<String> = registry.names(kind).map(|n| format!("`{n}`")).collect();
+        diags.report(node.mark, &node.path, format!("missing key `type`; registered {kind}s: {}", valid.join(", ")));
+        return None;
+    };
+    let Some(type_name) = type_node.as_str() else {
+        diags.report(type_node.mark, &type_key.path, format!("`type` is a {kind} type name; found {}", type_node.type_name()));
+        return None;
+    };
+    match registry.lookup(kind, type_name) {
+        Ok(registration) => Some((registration, node.without_keys(&["type"]))),
+        Err(message) => {
+            diags.report(type_node.mark, &type_key.path, message);
+            None
+        }
+    }
+}
+
+/// Reports a plugin's own validation issues at the key they are about.
+fn report_issues(node: &Node, issues: Vec<FieldIssue>, diags: &Diagnostics) {
+    for issue in issues {
+        report_field(node, &issue.field, issue.message, diags);
+    }
+}
+
+/// Reports `message` at `field` of `node` (a dotted path), or at `node` if absent.
+fn report_field(node: &Node, field: &str, message: impl Into<String>, diags: &Diagnostics) {
+    let mut target = node;
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        match &target.kind {
+            NodeKind::Map(_) => match target.entry(part) {
+                Some((_, value)) => target = value,
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    let path = if std::ptr::eq(target, node) && !field.is_empty() {
+        super::node::child_path(&node.path, field)
+    } else {
+        target.path.clone()
+    };
+    diags.report(target.mark, &path, message);
+}
+
+fn required<T: serde::de::DeserializeOwned>(root: &Node, key: &str, diags: &Diagnostics) -> Option<T> {
+    match root.get(key) {
+        Some(node) => from_node(node, diags),
+        None => {
+            diags.report(root.mark, "", format!("missing key `{key}`"));
+            None
+        }
+    }
+}
+
+/// `Some(None)` when absent, `Some(Some(value))` when valid, `None` when invalid.
+fn optional<T: serde::de::DeserializeOwned>(root: &Node, key: &str, diags: &Diagnostics) -> Option<Option<T>> {
+    match root.get(key) {
+        Some(node) => from_node(node, diags).map(Some),
+        None => Some(None),
+    }
+}

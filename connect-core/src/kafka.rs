@@ -1,0 +1,156 @@
+//! Kafka glue on rdkafka: client settings, topic creation, watermarks.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::config::pipeline::{KafkaConfig, TopicConfig};
+
+/// A Kafka operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaGlueError {
+    /// A client could not be created from the settings.
+    #[error("cannot create a Kafka {role} for {bootstrap}: {source}; check `kafka.properties` and `kafka.{role}`")]
+    Client {
+        /// producer, consumer or admin.
+        role: &'static str,
+        /// The bootstrap servers.
+        bootstrap: String,
+        /// The librdkafka error.
+        source: KafkaError,
+    },
+    /// Topic creation or inspection failed.
+    #[error("topic `{topic}`: {message}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+}
+
+/// The settings every client of a pipeline shares.
+pub fn base_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.bootstrap_servers);
+    config.set("client.id", "sluice");
+    // Topics are created by the pipeline's admin step with the configured
+    // partitions, never implicitly by a metadata request.
+    config.set("allow.auto.create.topics", "false");
+    for (key, value) in &kafka.properties {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Producer settings: idempotent (no duplicates or reordering on internal
+/// retries), acks from all in-sync replicas, batched, and partitioned by key
+/// with murmur2 like the Java client so Java producers and Sluice agree on
+/// which partition a key lands in.
+pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = base_config(kafka);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", kafka.compression.as_str())
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "500000")
+        .set("partitioner", "murmur2_random");
+    for (key, value) in &kafka.producer {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Consumer settings for a sink: its own group, offsets committed by the
+/// runtime only after the sink reported them durable, committed data only.
+pub fn consumer_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
+    let mut config = base_config(kafka);
+    config
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    for (key, value) in &kafka.consumer {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Creates the pipeline's topic if it is missing (when `topic.create` is on),
+/// then returns its partition count.
+pub async fn ensure_topic(kafka: &KafkaConfig, topic: &TopicConfig, timeout: Duration) -> Result<usize, KafkaGlueError> {
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(kafka).create().map_err(|source| KafkaGlueError::Client {
+            role: "admin",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    if let Some(count) = partition_count(&admin, &topic.name, timeout)? {
+        if topic.partitions.is_some_and(|want| want as usize != count) {
+            tracing::warn!(topic = %topic.name, existing = count, configured = ?topic.partitions, "topic exists with a different partition count; using it as it is");
+        }
+        return Ok(count);
+    }
+    if !topic.create {
+        return Err(KafkaGlueError::Topic {
+            topic: topic.name.clone(),
+            message: "does not exist and `topic.create` is false; create it or set `create: true`".to_owned(),
+        });
+    }
+    let new_topic = NewTopic::new(
+        &topic.name,
+        topic.partitions.unwrap_or(-1),
+        TopicReplication::Fixed(topic.replication_factor.unwrap_or(-1)),
+    );
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = admin.create_topics([&new_topic], &options).await.map_err(|e| KafkaGlueError::Topic {
+        topic: topic.name.clone(),
+        message: format!("cannot create it: {e}; is Kafka reachable at {}?", kafka.bootstrap_servers),
+    })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(KafkaGlueError::Topic {
+                    topic: topic.name.clone(),
+                    message: format!("cannot create it: {code}"),
+                })
+            }
+        }
+    }
+    tracing::info!(topic = %topic.name, partitions = ?topic.partitions, replication_factor = ?topic.replication_factor, "created topic");
+    // Metadata can lag the creation for a moment; wait until the broker reports the partitions.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(count) = partition_count(&admin, &topic.name, timeout)? {
+            return Ok(count);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(KafkaGlueError::Topic {
+                topic: topic.name.clone(),
+                message: "was created but its metadata did not appear in time".to_owned(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn partition_count(admin: &AdminClient<DefaultClientContext>, topic: &str, timeout: Duration) -> Result<Option<usize>, KafkaGlueError> {
+    let metadata = tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), timeout)).map_err(|e| {
+        KafkaGlueError::Topic {
+            topic: topic.to_owned(),
+            message: format!("cannot read metadata: {e}; is Kafka reachable?"),
+        }
+    })?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len()))
+}

@@ -1,0 +1,255 @@
+//! Runs pipelines: one source driver and one driver per sink, coordinated so
+//! that a finite or stopped source is drained through every sink before exit.
+
+pub mod retry;
+pub mod sink;
+pub mod source;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::pipeline::PipelineConfig;
+use crate::error::ConnectorError;
+use crate::kafka::{ensure_topic, KafkaGlueError};
+use source::SourceEnd;
+
+/// A pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// Kafka could not be reached or set up.
+    #[error(transparent)]
+    Kafka(#[from] KafkaGlueError),
+    /// The source failed.
+    #[error("pipeline `{pipeline}`: source `{source_type}`: {error}")]
+    Source {
+        /// Pipeline name.
+        pipeline: String,
+        /// Source type.
+        source_type: &'static str,
+        /// The failure.
+        error: ConnectorError,
+    },
+    /// Records could not be produced.
+    #[error("pipeline `{pipeline}`: producing to topic `{topic}`: {message}")]
+    Produce {
+        /// Pipeline name.
+        pipeline: String,
+        /// Topic.
+        topic: String,
+        /// What failed.
+        message: String,
+    },
+    /// A sink failed.
+    #[error("pipeline `{pipeline}`: sink `{sink}` ({sink_type}): {error}")]
+    Sink {
+        /// Pipeline name.
+        pipeline: String,
+        /// Sink name.
+        sink: String,
+        /// Sink type.
+        sink_type: &'static str,
+        /// The failure.
+        error: ConnectorError,
+    },
+    /// Consuming or committing failed.
+    #[error("pipeline `{pipeline}`: sink `{sink}`: {message}")]
+    Consume {
+        /// Pipeline name.
+        pipeline: String,
+        /// Sink name.
+        sink: String,
+        /// What failed.
+        message: String,
+    },
+    /// A record read from Kafka does not decode with the topic's converters.
+    #[error("pipeline `{pipeline}`: sink `{sink}`: record at {topic}/{partition} offset {offset} does not decode: {message}")]
+    Decode {
+        /// Pipeline name.
+        pipeline: String,
+        /// Sink name.
+        sink: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A driver task panicked or was cancelled.
+    #[error("pipeline `{pipeline}`: a driver task ended abnormally: {message}")]
+    Task {
+        /// Pipeline name.
+        pipeline: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Counters of one pipeline run.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Records returned by the source.
+    pub polled: AtomicU64,
+    /// Records acknowledged by Kafka.
+    pub produced: AtomicU64,
+}
+
+/// What the sinks of a pipeline should do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkDirective {
+    /// Keep consuming.
+    Run,
+    /// The source is done: consume up to the topic's current end, flush, commit, stop.
+    DrainToEnd,
+    /// Flush what was read, commit, stop.
+    StopNow,
+}
+
+/// What one sink did during a run.
+#[derive(Debug, Clone)]
+pub struct SinkReport {
+    /// Sink name.
+    pub name: String,
+    /// Sink type.
+    pub type_name: &'static str,
+    /// Records read from Kafka.
+    pub consumed: u64,
+    /// Records made durable.
+    pub records: u64,
+    /// Objects or files written.
+    pub objects: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// What one pipeline did during a run.
+#[derive(Debug, Clone)]
+pub struct PipelineReport {
+    /// Pipeline name.
+    pub name: String,
+    /// Topic.
+    pub topic: String,
+    /// Source type, if the pipeline has a source.
+    pub source_type: Option<&'static str>,
+    /// Records read from the source.
+    pub polled: u64,
+    /// Records acknowledged by Kafka.
+    pub produced: u64,
+    /// Per sink.
+    pub sinks: Vec<SinkReport>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Runs one pipeline until its finite source is exhausted and drained through
+/// every sink, or until `shutdown` (then: stop the source, wait for Kafka's
+/// acknowledgements, drain the sinks up to what was produced, commit).
+pub async fn run_pipeline(pipeline: Arc<PipelineConfig>, shutdown: CancellationToken) -> Result<PipelineReport, RuntimeError> {
+    let started = Instant::now();
+    ensure_topic(&pipeline.kafka, &pipeline.topic, Duration::from_secs(30)).await?;
+
+    let stats = Arc::new(PipelineStats::default());
+    let (directive_tx, directive_rx) = watch::channel(SinkDirective::Run);
+    // A failing sink stops the whole pipeline: the source stops polling and
+    // the other sinks flush and commit what they have.
+    let failed = CancellationToken::new();
+    // Each driver is its own task so that a busy source never starves the sinks.
+    let sinks = (0..pipeline.sinks.len()).map(|index| {
+        let rx = directive_rx.clone();
+        let failed = failed.clone();
+        let name = pipeline.name.clone();
+        let pipeline = pipeline.clone();
+        let task = tokio::spawn(async move {
+            let result = sink::run_sink(&pipeline, &pipeline.sinks[index], rx).await;
+            if result.is_err() {
+                failed.cancel();
+            }
+            result
+        });
+        async move { task.await.unwrap_or_else(|e| Err(RuntimeError::Task { pipeline: name, message: e.to_string() })) }
+    });
+    let sinks = futures::future::join_all(sinks);
+
+    let coordinator = async {
+        if pipeline.source.is_some() {
+            let stop = CancellationToken::new();
+            let stop_on_signal = async {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = failed.cancelled() => {}
+                }
+                stop.cancel();
+            };
+            let source_task = {
+                let (pipeline, stats, stop) = (pipeline.clone(), stats.clone(), stop.clone());
+                tokio::spawn(async move { source::run_source(&pipeline, &stats, &stop).await })
+            };
+            let result = tokio::select! {
+                result = source_task => result.unwrap_or_else(|e| Err(RuntimeError::Task { pipeline: pipeline.name.clone(), message: e.to_string() })),
+                _ = async { stop_on_signal.await; std::future::pending::<()>().await } => unreachable!("pending never completes"),
+            };
+            let directive = match &result {
+                Ok(SourceEnd::Exhausted | SourceEnd::Stopped) if !failed.is_cancelled() => SinkDirective::DrainToEnd,
+                _ => SinkDirective::StopNow,
+            };
+            let _ = directive_tx.send(directive);
+            result.map(|_| ())
+        } else {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = failed.cancelled() => {}
+            }
+            let _ = directive_tx.send(SinkDirective::StopNow);
+            Ok(())
+        }
+    };
+    let (source_result, sink_results) = tokio::join!(coordinator, sinks);
+    let mut reports = Vec::new();
+    let mut first_error = source_result.err();
+    for result in sink_results {
+        match result {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                tracing::error!(pipeline = %pipeline.name, %error, "sink failed");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    Ok(PipelineReport {
+        name: pipeline.name.clone(),
+        topic: pipeline.topic.name.clone(),
+        source_type: pipeline.source.as_ref().map(|s| s.type_name),
+        polled: stats.polled.load(Ordering::Relaxed),
+        produced: stats.produced.load(Ordering::Relaxed),
+        sinks: reports,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Runs several pipelines side by side; when one fails the others are shut
+/// down gracefully. Returns one result per pipeline, in order.
+pub async fn run_pipelines(pipelines: Vec<PipelineConfig>, shutdown: CancellationToken) -> Vec<Result<PipelineReport, RuntimeError>> {
+    let all_stop = shutdown.child_token();
+    let runs = pipelines.into_iter().map(|pipeline| {
+        let stop = all_stop.clone();
+        let pipeline = Arc::new(pipeline);
+        async move {
+            let result = run_pipeline(pipeline.clone(), stop.clone()).await;
+            if let Err(error) = &result {
+                tracing::error!(pipeline = %pipeline.name, %error, "pipeline failed; stopping the others");
+                stop.cancel();
+            }
+            result
+        }
+    });
+    futures::future::join_all(runs).await
+}

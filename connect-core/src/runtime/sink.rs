@@ -1,0 +1,391 @@
+//! The sink driver: consumes the pipeline's topic in a consumer group, hands
+//! batches to a sink, and commits exactly the offsets the sink reports durable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use super::source::build_context;
+use super::{RuntimeError, SinkDirective, SinkReport};
+use crate::config::pipeline::{PipelineConfig, PluginInstance};
+use crate::error::ConnectorError;
+use crate::kafka::{consumer_config, KafkaGlueError};
+use crate::plugin::{DurableOffsets, FlushMode, Sink, SinkConfig, SinkStats};
+use crate::record::{Record, TopicPartition};
+use crate::retrying;
+use crate::runtime::retry::Backoff;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The consumer group of a sink: `sluice-<pipeline>-<sink>`.
+pub fn group_id(pipeline: &str, sink: &str) -> String {
+    format!("sluice-{pipeline}-{sink}")
+}
+
+/// Assignment changes seen in librdkafka's rebalance callbacks, applied to
+/// the sink by the driver loop in the order they happened.
+#[derive(Debug)]
+enum RebalanceEvent {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+#[derive(Default)]
+struct SinkConsumerContext {
+    events: Mutex<Vec<RebalanceEvent>>,
+}
+
+impl ClientContext for SinkConsumerContext {}
+
+impl ConsumerContext for SinkConsumerContext {
+    fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            self.push(RebalanceEvent::Revoked(partitions_of(list)));
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.push(RebalanceEvent::Assigned(partitions_of(list)));
+        }
+    }
+}
+
+impl SinkConsumerContext {
+    fn push(&self, event: RebalanceEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+
+    fn take(&self) -> Vec<RebalanceEvent> {
+        self.events.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+    }
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
+    list.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// Runs one sink until told to stop (after draining, when the directive says so).
+pub async fn run_sink(
+    pipeline: &PipelineConfig,
+    instance: &PluginInstance<Box<dyn SinkConfig>>,
+    mut directives: watch::Receiver<SinkDirective>,
+) -> Result<SinkReport, RuntimeError> {
+    let stats = Arc::new(SinkStats::default());
+    let mut driver = SinkDriver::start(pipeline, instance, stats.clone()).await?;
+    let outcome = driver.run(&mut directives).await;
+    if let Err(error) = driver.sink.close().await {
+        tracing::warn!(pipeline = %pipeline.name, sink = %instance.name, %error, "closing the sink failed");
+    }
+    outcome?;
+    Ok(SinkReport {
+        name: instance.name.clone(),
+        type_name: instance.type_name,
+        consumed: driver.consumed,
+        records: stats.records.load(Ordering::Relaxed),
+        objects: stats.objects.load(Ordering::Relaxed),
+        bytes: stats.bytes.load(Ordering::Relaxed),
+    })
+}
+
+struct SinkDriver<'a> {
+    pipeline: &'a PipelineConfig,
+    instance: &'a PluginInstance<Box<dyn SinkConfig>>,
+    consumer: Arc<StreamConsumer<SinkConsumerContext>>,
+    sink: Box<dyn Sink>,
+    topic: Arc<str>,
+    assigned: BTreeSet<i32>,
+    /// Next offset to read per partition, from the records handed to the sink.
+    next_offset: BTreeMap<i32, i64>,
+    committed: BTreeMap<i32, i64>,
+    batch: Vec<Record>,
+    backoff: Backoff,
+    consumed: u64,
+}
+
+impl<'a> SinkDriver<'a> {
+    async fn start(
+        pipeline: &'a PipelineConfig,
+        instance: &'a PluginInstance<Box<dyn SinkConfig>>,
+        stats: Arc<SinkStats>,
+    ) -> Result<SinkDriver<'a>, RuntimeError> {
+        let ctx = build_context(pipeline, &instance.name);
+        let mut backoff = Backoff::new(&pipeline.runtime);
+        let sink = retrying!(backoff, "building the sink", instance.config.build(&ctx, stats.clone()))
+            .map_err(|error| sink_error(pipeline, instance, error))?;
+        let group = group_id(&pipeline.name, &instance.name);
+        let consumer: StreamConsumer<SinkConsumerContext> = consumer_config(&pipeline.kafka, &group)
+            .create_with_context(SinkConsumerContext::default())
+            .map_err(|source| {
+                RuntimeError::Kafka(KafkaGlueError::Client {
+                    role: "consumer",
+                    bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+                    source,
+                })
+            })?;
+        consumer.subscribe(&[&pipeline.topic.name]).map_err(|e| RuntimeError::Consume {
+            pipeline: pipeline.name.clone(),
+            sink: instance.name.clone(),
+            message: format!("cannot subscribe to topic `{}`: {e}", pipeline.topic.name),
+        })?;
+        tracing::info!(pipeline = %pipeline.name, sink = %instance.name, group = %group, topic = %pipeline.topic.name, "sink started");
+        Ok(SinkDriver {
+            pipeline,
+            instance,
+            consumer: Arc::new(consumer),
+            sink,
+            topic: pipeline.topic.name.as_str().into(),
+            assigned: BTreeSet::new(),
+            next_offset: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            batch: Vec::with_capacity(pipeline.runtime.batch_size),
+            backoff: Backoff::new(&pipeline.runtime),
+            consumed: 0,
+        })
+    }
+
+    async fn run(&mut self, directives: &mut watch::Receiver<SinkDirective>) -> Result<(), RuntimeError> {
+        let mut tick = tokio::time::interval(self.pipeline.runtime.flush_interval.0);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut drain_targets: Option<BTreeMap<i32, i64>> = None;
+        loop {
+            let directive = *directives.borrow();
+            match directive {
+                SinkDirective::StopNow => return self.finish().await,
+                SinkDirective::DrainToEnd if drain_targets.is_none() => {
+                    drain_targets = Some(self.end_offsets()?);
+                }
+                _ => {}
+            }
+            let consumer = self.consumer.clone();
+            tokio::select! {
+                message = consumer.recv() => {
+                    let message = message.map_err(|e| self.consume_error(format!("cannot read from topic `{}`: {e}", self.topic)))?;
+                    self.apply_rebalances().await?;
+                    if let Some(record) = self.decode(&message)? {
+                        self.batch.push(record);
+                    }
+                    if self.batch.len() >= self.pipeline.runtime.batch_size {
+                        self.write_batch().await?;
+                        self.flush_and_commit(FlushMode::Due).await?;
+                    }
+                }
+                _ = tick.tick() => {
+                    self.apply_rebalances().await?;
+                    self.write_batch().await?;
+                    self.flush_and_commit(FlushMode::Due).await?;
+                    if let Some(targets) = &drain_targets {
+                        if self.caught_up(targets) {
+                            return self.finish().await;
+                        }
+                    }
+                }
+                changed = directives.changed() => {
+                    if changed.is_err() {
+                        return self.finish().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes and flushes everything, commits, and leaves the group.
+    async fn finish(&mut self) -> Result<(), RuntimeError> {
+        self.apply_rebalances().await?;
+        self.write_batch().await?;
+        self.flush_and_commit(FlushMode::All).await?;
+        tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, consumed = self.consumed, "sink finished");
+        Ok(())
+    }
+
+    /// The high watermark of every partition: draining ends when the sink has read up to them.
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, RuntimeError> {
+        let consumer = &self.consumer;
+        let topic = self.topic.clone();
+        tokio::task::block_in_place(|| {
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
+                .map_err(|e| self.consume_error(format!("cannot read metadata of topic `{topic}`: {e}")))?;
+            let mut ends = BTreeMap::new();
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, partition.id(), METADATA_TIMEOUT)
+                    .map_err(|e| self.consume_error(format!("cannot read the end offset of {topic}/{}: {e}", partition.id())))?;
+                if high > low {
+                    ends.insert(partition.id(), high);
+                }
+            }
+            tracing::debug!(topic = %topic, ?ends, "draining up to these end offsets");
+            Ok(ends)
+        })
+    }
+
+    /// Whether every assigned partition has been read up to its target and committed.
+    fn caught_up(&self, targets: &BTreeMap<i32, i64>) -> bool {
+        if self.assigned.is_empty() {
+            return targets.is_empty();
+        }
+        let positions = self.consumer.position().ok();
+        self.assigned.iter().all(|p| {
+            let Some(&target) = targets.get(p) else { return true };
+            let fetched = positions
+                .as_ref()
+                .and_then(|list| list.find_partition(&self.topic, *p))
+                .and_then(|e| e.offset().to_raw())
+                .unwrap_or(-1);
+            let read = self.next_offset.get(p).copied().unwrap_or(-1).max(fetched).max(self.committed.get(p).copied().unwrap_or(-1));
+            read >= target && self.batch.is_empty()
+        })
+    }
+
+    async fn apply_rebalances(&mut self) -> Result<(), RuntimeError> {
+        for event in self.consumer.context().take() {
+            match event {
+                RebalanceEvent::Assigned(partitions) => {
+                    tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions assigned");
+                    self.assigned.extend(partitions.iter().copied());
+                    self.load_committed(&partitions)?;
+                    let list = self.topic_partitions(&partitions);
+                    retrying!(self.backoff, "assigning partitions to the sink", self.sink.assigned(&list))
+                        .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+                }
+                RebalanceEvent::Revoked(partitions) => {
+                    tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions revoked");
+                    for p in &partitions {
+                        self.assigned.remove(p);
+                        self.next_offset.remove(p);
+                        self.committed.remove(p);
+                    }
+                    self.batch.retain(|r| r.partition.is_some_and(|p| !partitions.contains(&p)));
+                    let list = self.topic_partitions(&partitions);
+                    retrying!(self.backoff, "revoking partitions from the sink", self.sink.revoked(&list))
+                        .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers the group's committed offsets of newly assigned partitions,
+    /// so that a partition with nothing new counts as drained.
+    fn load_committed(&mut self, partitions: &[i32]) -> Result<(), RuntimeError> {
+        let mut list = TopicPartitionList::new();
+        for &p in partitions {
+            list.add_partition(&self.topic, p);
+        }
+        let consumer = &self.consumer;
+        let committed = tokio::task::block_in_place(|| consumer.committed_offsets(list, METADATA_TIMEOUT))
+            .map_err(|e| self.consume_error(format!("cannot read committed offsets: {e}")))?;
+        for element in committed.elements() {
+            if let Some(offset) = element.offset().to_raw().filter(|o| *o >= 0) {
+                self.committed.insert(element.partition(), offset);
+            }
+        }
+        Ok(())
+    }
+
+    fn topic_partitions(&self, partitions: &[i32]) -> Vec<TopicPartition> {
+        partitions
+            .iter()
+            .map(|&partition| TopicPartition { topic: self.topic.clone(), partition })
+            .collect()
+    }
+
+    fn decode(&mut self, message: &BorrowedMessage<'_>) -> Result<Option<Record>, RuntimeError> {
+        let partition = message.partition();
+        if !self.assigned.contains(&partition) {
+            return Ok(None);
+        }
+        let offset = message.offset();
+        let topic_config = &self.pipeline.topic;
+        let decode = |bytes: Option<&[u8]>, converter: crate::convert::Converter, part: &str| {
+            bytes.map(|b| converter.decode(b)).transpose().map_err(|e| RuntimeError::Decode {
+                pipeline: self.pipeline.name.clone(),
+                sink: self.instance.name.clone(),
+                topic: self.topic.to_string(),
+                partition,
+                offset,
+                message: format!("{part}: {e}"),
+            })
+        };
+        let key = decode(message.key(), topic_config.key_converter, "key")?;
+        let value = decode(message.payload(), topic_config.value_converter, "value")?;
+        let headers = message
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+            .unwrap_or_default();
+        self.next_offset.insert(partition, offset + 1);
+        self.consumed += 1;
+        Ok(Some(Record {
+            topic: self.topic.clone(),
+            partition: Some(partition),
+            offset: Some(offset),
+            key,
+            value,
+            headers,
+            timestamp: message.timestamp().to_millis(),
+            position: None,
+        }))
+    }
+
+    async fn write_batch(&mut self) -> Result<(), RuntimeError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        retrying!(self.backoff, "writing to the sink", self.sink.write(&self.batch))
+            .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+        self.batch.clear();
+        Ok(())
+    }
+
+    async fn flush_and_commit(&mut self, mode: FlushMode) -> Result<(), RuntimeError> {
+        let durable: DurableOffsets = retrying!(self.backoff, "flushing the sink", self.sink.flush(mode))
+            .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+        let mut list = TopicPartitionList::new();
+        for (tp, offset) in durable {
+            let newer = self.committed.get(&tp.partition).is_none_or(|&c| offset > c);
+            if tp.topic == self.topic && self.assigned.contains(&tp.partition) && newer {
+                list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
+                    .map_err(|e| self.consume_error(format!("bad offset {offset} for {tp}: {e}")))?;
+            }
+        }
+        if list.count() == 0 {
+            return Ok(());
+        }
+        let consumer = &self.consumer;
+        tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync))
+            .map_err(|e| self.consume_error(format!("cannot commit offsets {list:?}: {e}")))?;
+        for element in list.elements() {
+            if let Some(offset) = element.offset().to_raw() {
+                self.committed.insert(element.partition(), offset);
+            }
+        }
+        tracing::debug!(pipeline = %self.pipeline.name, sink = %self.instance.name, committed = ?self.committed, "offsets committed");
+        Ok(())
+    }
+
+    fn consume_error(&self, message: String) -> RuntimeError {
+        RuntimeError::Consume {
+            pipeline: self.pipeline.name.clone(),
+            sink: self.instance.name.clone(),
+            message,
+        }
+    }
+}
+
+fn sink_error(pipeline: &PipelineConfig, instance: &PluginInstance<Box<dyn SinkConfig>>, error: ConnectorError) -> RuntimeError {
+    RuntimeError::Sink {
+        pipeline: pipeline.name.clone(),
+        sink: instance.name.clone(),
+        sink_type: instance.type_name,
+        error,
+    }
+}

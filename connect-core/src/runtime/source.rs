@@ -1,0 +1,250 @@
+//! The source driver: polls a source and produces its records to Kafka.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::FutureExt;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use tokio_util::sync::CancellationToken;
+
+use super::{PipelineStats, RuntimeError};
+use crate::config::pipeline::PipelineConfig;
+use crate::error::ConnectorError;
+use crate::kafka::{producer_config, KafkaGlueError};
+use crate::plugin::{BuildContext, Poll, Source};
+use crate::record::Record;
+use crate::retrying;
+use crate::runtime::retry::Backoff;
+
+/// Most records awaiting Kafka's acknowledgement before the driver waits:
+/// the back-pressure between the source and the producer.
+const MAX_IN_FLIGHT: usize = 200_000;
+
+/// Why the source driver stopped polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceEnd {
+    /// The source reported the end of its input.
+    Exhausted,
+    /// Shutdown was requested.
+    Stopped,
+}
+
+/// Builds the source, polls it until end of input or `stop`, produces every
+/// record and waits until Kafka acknowledged all of them.
+pub async fn run_source(
+    pipeline: &PipelineConfig,
+    stats: &PipelineStats,
+    stop: &CancellationToken,
+) -> Result<SourceEnd, RuntimeError> {
+    let Some(instance) = &pipeline.source else {
+        return Ok(SourceEnd::Exhausted);
+    };
+    let fail = |error: ConnectorError| RuntimeError::Source {
+        pipeline: pipeline.name.clone(),
+        source_type: instance.type_name,
+        error,
+    };
+    let ctx = build_context(pipeline, "source");
+    let mut backoff = Backoff::new(&pipeline.runtime);
+    let mut source: Box<dyn Source> =
+        retrying!(backoff, "building the source", instance.config.build(&ctx)).map_err(fail)?;
+    retrying!(backoff, "opening the source", source.open(None)).map_err(fail)?;
+
+    let producer: FutureProducer = producer_config(&pipeline.kafka).create().map_err(|source| {
+        RuntimeError::Kafka(KafkaGlueError::Client {
+            role: "producer",
+            bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+            source,
+        })
+    })?;
+    let mut writer = TopicWriter {
+        producer: &producer,
+        pipeline,
+        in_flight: VecDeque::new(),
+        key_buf: Vec::new(),
+        value_buf: Vec::new(),
+        stats,
+    };
+
+    let result: Result<SourceEnd, RuntimeError> = async {
+        loop {
+            let poll = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Ok(SourceEnd::Stopped),
+                poll = async { retrying!(backoff, "polling the source", source.poll(pipeline.runtime.batch_size)) } => poll.map_err(fail)?,
+            };
+            match poll {
+                Poll::End => return Ok(SourceEnd::Exhausted),
+                Poll::Records(records) => {
+                    stats.polled.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    for record in records {
+                        writer.send(record).await?;
+                    }
+                    writer.reap_ready()?;
+                }
+            }
+        }
+    }
+    .await;
+    // Whatever stopped the loop, everything already handed to the producer is
+    // waited for, so that the sinks can drain it.
+    let acknowledged = writer.wait_all().await;
+    if let Err(error) = source.close().await {
+        tracing::warn!(pipeline = %pipeline.name, %error, "closing the source failed");
+    }
+    let end = result?;
+    acknowledged?;
+    tracing::info!(pipeline = %pipeline.name, ?end, produced = stats.produced.load(Ordering::Relaxed), "source finished");
+    Ok(end)
+}
+
+pub(super) fn build_context(pipeline: &PipelineConfig, name: &str) -> BuildContext {
+    BuildContext {
+        pipeline: pipeline.name.as_str().into(),
+        name: name.into(),
+        base_dir: pipeline
+            .file
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+        topic: pipeline.topic.name.as_str().into(),
+    }
+}
+
+/// Produces records and keeps their delivery futures, in order.
+struct TopicWriter<'a> {
+    producer: &'a FutureProducer,
+    pipeline: &'a PipelineConfig,
+    in_flight: VecDeque<DeliveryFuture>,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+    stats: &'a PipelineStats,
+}
+
+impl TopicWriter<'_> {
+    async fn send(&mut self, record: Record) -> Result<(), RuntimeError> {
+        let topic = &self.pipeline.topic;
+        if let Some(key) = &record.key {
+            topic.key_converter.encode_into(key, &mut self.key_buf).map_err(|e| self.convert_error(&record, "key", e))?;
+        }
+        if let Some(value) = &record.value {
+            topic.value_converter.encode_into(value, &mut self.value_buf).map_err(|e| self.convert_error(&record, "value", e))?;
+        }
+        let headers = (!record.headers.is_empty()).then(|| {
+            record.headers.iter().fold(OwnedHeaders::new(), |headers, (key, value)| {
+                headers.insert(Header { key, value: value.as_deref() })
+            })
+        });
+        loop {
+            let mut message = FutureRecord::<[u8], [u8]>::to(&topic.name);
+            if record.key.is_some() {
+                message = message.key(&self.key_buf);
+            }
+            if record.value.is_some() {
+                message = message.payload(&self.value_buf);
+            }
+            if let Some(ts) = record.timestamp {
+                message = message.timestamp(ts);
+            }
+            if let Some(headers) = &headers {
+                message = message.headers(headers.clone());
+            }
+            match self.producer.send_result(message) {
+                Ok(delivery) => {
+                    self.in_flight.push_back(delivery);
+                    if self.in_flight.len() >= MAX_IN_FLIGHT {
+                        self.wait_oldest().await?;
+                    }
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // The producer's queue is full: wait for Kafka to acknowledge something.
+                    if self.in_flight.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    } else {
+                        self.wait_oldest().await?;
+                    }
+                }
+                Err((error, _)) => return Err(self.produce_error(error.to_string())),
+            }
+        }
+    }
+
+    fn convert_error(&self, record: &Record, part: &str, error: crate::convert::ConvertError) -> RuntimeError {
+        RuntimeError::Source {
+            pipeline: self.pipeline.name.clone(),
+            source_type: self.pipeline.source.as_ref().map_or("", |s| s.type_name),
+            error: ConnectorError::fatal(format!(
+                "cannot encode the {part} of the record from {:?} for topic `{}`: {error}",
+                record.position.as_ref().map(|p| &p.offset),
+                self.pipeline.topic.name
+            )),
+        }
+    }
+
+    fn produce_error(&self, message: String) -> RuntimeError {
+        RuntimeError::Produce {
+            pipeline: self.pipeline.name.clone(),
+            topic: self.pipeline.topic.name.clone(),
+            message,
+        }
+    }
+
+    /// Pops every delivery that already completed, surfacing failures early.
+    fn reap_ready(&mut self) -> Result<(), RuntimeError> {
+        while let Some(front) = self.in_flight.front_mut() {
+            match front.now_or_never() {
+                Some(result) => {
+                    self.in_flight.pop_front();
+                    self.check(result)?;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_oldest(&mut self) -> Result<(), RuntimeError> {
+        if let Some(delivery) = self.in_flight.pop_front() {
+            let result = delivery.await;
+            self.check(result)?;
+        }
+        Ok(())
+    }
+
+    async fn wait_all(&mut self) -> Result<(), RuntimeError> {
+        let mut first_error = None;
+        while let Some(delivery) = self.in_flight.pop_front() {
+            if let Err(error) = self.check(delivery.await) {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn check(
+        &self,
+        result: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>,
+    ) -> Result<(), RuntimeError> {
+        match result {
+            Ok(Ok(_)) => {
+                self.stats.produced.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Err((error, _))) => Err(self.produce_error(format!("Kafka did not acknowledge a record: {error}"))),
+            Err(_) => Err(self.produce_error("the producer shut down before acknowledging a record".to_owned())),
+        }
+    }
+}
+
+impl Drop for TopicWriter<'_> {
+    fn drop(&mut self) {
+        if !self.in_flight.is_empty() {
+            let _ = self.producer.flush(Duration::from_secs(5));
+        }
+    }
+}

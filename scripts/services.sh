@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# Local dev/test services for Sluice: a real Kafka broker (KRaft, single node)
+# and an S3-protocol server (s3s-fs).
+#
+#   scripts/services.sh up              install what is missing, start what is stopped, wait until ready
+#   scripts/services.sh down [--purge]  stop both (--purge also deletes Kafka + S3 data, never the cache)
+#   scripts/services.sh status          exit 0 if both are running, 3 otherwise
+#   scripts/services.sh kafka-cli CLASS [ARGS...]
+#                                       run a Kafka tool class from the same jars, e.g.
+#                                       org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#
+# Everything lives under <repo>/.services/. Downloads and built binaries go to
+# .services/cache/ unless SLUICE_SERVICES_CACHE points elsewhere (so CI and other
+# clones can share one cache). After `up`, `source .services/env` gives
+# KAFKA_BOOTSTRAP, S3_ENDPOINT and AWS_* for tests.
+#
+# Only Maven Central and crates.io are used: Kafka comes as jars from Maven
+# Central (no release tarball), s3s-fs is built with `cargo install`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SVC="$ROOT/.services"
+CACHE="${SLUICE_SERVICES_CACHE:-$SVC/cache}"
+
+KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.4.0}"
+LOG4J_VERSION="${SLUICE_LOG4J_VERSION:-2.26.1}"
+# Kafka's pom asks for slf4j-api 1.7; pin 2.x so the log4j-slf4j2-impl binding is picked up.
+SLF4J_VERSION="${SLUICE_SLF4J_VERSION:-2.0.17}"
+S3S_VERSION="${SLUICE_S3S_VERSION:-0.14.1}"
+
+HOST=127.0.0.1
+KAFKA_PORT="${SLUICE_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-9093}"
+S3_PORT="${SLUICE_S3_PORT:-9000}"
+S3_REGION="${SLUICE_S3_REGION:-us-east-1}"
+# Fixed, local-only dev credentials; never used outside this machine.
+S3_ACCESS_KEY="${SLUICE_S3_ACCESS_KEY:-sluice}"
+S3_SECRET_KEY="${SLUICE_S3_SECRET_KEY:-sluice-secret-key}"
+READY_TIMEOUT="${SLUICE_SERVICES_TIMEOUT:-120}"
+
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+S3S_ROOT="$CACHE/s3s-fs-$S3S_VERSION"
+S3S_BIN="$S3S_ROOT/bin/s3s-fs"
+
+KAFKA_DIR="$SVC/kafka"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_LOG="$KAFKA_DIR/logs/server.log"
+KAFKA_OUT="$KAFKA_DIR/logs/stdout.log"
+S3_DIR="$SVC/s3"
+S3_PID="$S3_DIR/s3s-fs.pid"
+S3_LOG="$S3_DIR/s3s-fs.log"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+need() {
+  local t
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || die "'$t' is required but not on PATH"; done
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# A pid file alone can be stale or point at a recycled pid, so also check the command line.
+pid_alive() { # pidfile marker
+  local pid
+  [[ -s $1 ]] || return 1
+  pid="$(<"$1")"
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
+kafka_running() { pid_alive "$KAFKA_PID" 'kafka.Kafka'; }
+s3_running() { pid_alive "$S3_PID" 's3s-fs'; }
+
+show_tail() { # file...
+  local f
+  for f in "$@"; do
+    [[ -s $f ]] || continue
+    printf -- '----- last lines of %s -----\n' "$f" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+# Detached launch: setsid + nohup so the service outlives this shell; fd 9 (our
+# lock) is closed so a long-running service does not hold it forever. The pid is
+# written by the child itself just before exec, so it is the service's own pid.
+launch() { # pidfile logfile workdir cmd...
+  local pidfile=$1 logfile=$2 workdir=$3
+  shift 3
+  (
+    cd "$workdir"
+    exec 9>&-
+    # shellcheck disable=SC2016 # $$ and $@ belong to the inner bash
+    setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+  )
+  for _ in $(seq 50); do [[ -s $pidfile ]] && return 0; sleep 0.1; done
+  die "could not start: $*"
+}
+
+stop_pid() { # pidfile marker name
+  local pidfile=$1 marker=$2 name=$3 pid
+  if ! pid_alive "$pidfile" "$marker"; then
+    rm -f "$pidfile"
+    log "$name: not running"
+    return 0
+  fi
+  pid="$(<"$pidfile")"
+  log "$name: stopping (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  # Kafka's controlled shutdown can take a few seconds; give it up to 60 s.
+  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name: still alive after 60 s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+  log "$name: stopped"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+install_kafka() {
+  [[ -f $KAFKA_LIBS/.complete ]] && return 0
+  need mvn java
+  log "kafka: fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central"
+  local t0=$SECONDS work
+  work="$CACHE/kafka-$KAFKA_VERSION/pom"
+  rm -rf "$KAFKA_LIBS" "$work"
+  mkdir -p "$work"
+  # Throwaway pom whose only job is to resolve the broker, tools and a log4j2 backend.
+  cat >"$work/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.sluice</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>$SLF4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+  mvn -B -q -Dstyle.color=never -f "$work/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" ||
+    die "maven could not resolve Kafka $KAFKA_VERSION (try SLUICE_KAFKA_VERSION=4.1.1)"
+  # Fail now rather than at first start if a stray slf4j 1.x binding slipped in.
+  if compgen -G "$KAFKA_LIBS/slf4j-api-1.*.jar" >/dev/null; then
+    die "slf4j-api 1.x ended up in $KAFKA_LIBS; logging would be silent"
+  fi
+  touch "$KAFKA_LIBS/.complete"
+  log "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS ($((SECONDS - t0)) s)"
+}
+
+kafka_java() { # [jvm opts...] -- class args...
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  java "${opts[@]}" -cp "$KAFKA_LIBS/*" "$@"
+}
+
+# CLI tools: small heap, quick JIT, only warnings on stderr.
+kafka_cli() {
+  kafka_java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/config/tools-log4j2.xml" -- "$@"
+}
+
+write_kafka_config() {
+  mkdir -p "$KAFKA_DIR/config" "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
+  # Regenerated on every start: it is derived from the settings above, the state is in data/.
+  cat >"$KAFKA_DIR/config/server.properties" <<EOF
+# Generated by scripts/services.sh; edits are overwritten on the next 'up'.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+# Single node: every internal topic must fit on one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Tests want consumer groups to form immediately.
+group.initial.rebalance.delay.ms=0
+# Convenient for local dev; tests that care should create topics explicitly.
+auto.create.topics.enable=false
+delete.topic.enable=true
+EOF
+  cat >"$KAFKA_DIR/config/log4j2.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by scripts/services.sh. Broker logs go to a file, not the terminal. -->
+<Configuration status="warn">
+  <Appenders>
+    <RollingFile name="file" fileName="$KAFKA_LOG" filePattern="$KAFKA_DIR/logs/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <SizeBasedTriggeringPolicy size="50 MB"/>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Root level="info"><AppenderRef ref="file"/></Root>
+    <Logger name="kafka.request.logger" level="warn"/>
+    <Logger name="state.change.logger" level="warn"/>
+    <Logger name="org.apache.kafka.clients" level="warn"/>
+  </Loggers>
+</Configuration>
+EOF
+  cat >"$KAFKA_DIR/config/tools-log4j2.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="warn">
+  <Appenders><Console name="stderr" target="SYSTEM_ERR"><PatternLayout pattern="%p %m (%c)%n"/></Console></Appenders>
+  <Loggers><Root level="warn"><AppenderRef ref="stderr"/></Root></Loggers>
+</Configuration>
+EOF
+  # Fail fast instead of waiting on a broker that talks to someone else's admin client.
+  cat >"$KAFKA_DIR/config/probe.properties" <<'EOF'
+request.timeout.ms=3000
+default.api.timeout.ms=5000
+EOF
+}
+
+format_kafka() {
+  # KRaft storage is formatted exactly once; meta.properties marks it.
+  [[ -f $KAFKA_DIR/data/meta.properties ]] && return 0
+  local cluster_id
+  cluster_id="$(kafka_cli kafka.tools.StorageTool random-uuid | tail -n 1)"
+  log "kafka: formatting KRaft storage (cluster id $cluster_id)"
+  kafka_cli kafka.tools.StorageTool format -t "$cluster_id" \
+    -c "$KAFKA_DIR/config/server.properties" >>"$KAFKA_OUT" 2>&1 ||
+    { show_tail "$KAFKA_OUT"; die "kafka: storage format failed"; }
+}
+
+kafka_ready() {
+  port_open "$KAFKA_PORT" || return 1
+  # An open port is not enough: the admin call only succeeds once the broker has
+  # registered with the controller and can serve metadata.
+  kafka_cli org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+    --command-config "$KAFKA_DIR/config/probe.properties" --list >/dev/null 2>&1
+}
+
+start_kafka() {
+  if kafka_running; then
+    log "kafka: already running (pid $(<"$KAFKA_PID"))"
+    return 0
+  fi
+  rm -f "$KAFKA_PID"
+  write_kafka_config
+  format_kafka
+  log "kafka: starting $KAFKA_VERSION on $HOST:$KAFKA_PORT"
+  launch "$KAFKA_PID" "$KAFKA_OUT" "$KAFKA_DIR" \
+    java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/config/log4j2.xml" \
+    -Dkafka.logs.dir="$KAFKA_DIR/logs" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/config/server.properties"
+}
+
+wait_kafka() {
+  local t0=$SECONDS
+  until kafka_ready; do
+    if ! kafka_running; then
+      show_tail "$KAFKA_OUT" "$KAFKA_LOG"
+      die "kafka: process exited during startup"
+    fi
+    if ((SECONDS - t0 >= READY_TIMEOUT)); then
+      show_tail "$KAFKA_OUT" "$KAFKA_LOG"
+      die "kafka: not ready after $READY_TIMEOUT s"
+    fi
+    sleep 1
+  done
+  log "kafka: ready ($((SECONDS - t0)) s)"
+}
+
+# ---------------------------------------------------------------- S3 (s3s-fs)
+
+install_s3() {
+  [[ -x $S3S_BIN ]] && return 0
+  need cargo
+  log "s3: building s3s-fs $S3S_VERSION with cargo install (takes a few minutes)"
+  local t0=$SECONDS
+  # --locked: use the crate's own lockfile so the build does not drift.
+  cargo install "s3s-fs@$S3S_VERSION" --features binary --locked --root "$S3S_ROOT" ||
+    die "s3: cargo install s3s-fs@$S3S_VERSION failed"
+  log "s3: built $S3S_BIN ($((SECONDS - t0)) s)"
+}
+
+s3_ready() {
+  # Any HTTP status (403 for an unsigned request) means the server is answering.
+  local code
+  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$HOST:$S3_PORT/" || true)"
+  [[ -n $code && $code != 000 ]]
+}
+
+start_s3() {
+  if s3_running; then
+    log "s3: already running (pid $(<"$S3_PID"))"
+    return 0
+  fi
+  rm -f "$S3_PID"
+  mkdir -p "$S3_DIR/data"
+  log "s3: starting s3s-fs $S3S_VERSION on http://$HOST:$S3_PORT"
+  launch "$S3_PID" "$S3_LOG" "$S3_DIR" \
+    "$S3S_BIN" --host "$HOST" --port "$S3_PORT" \
+    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$S3_DIR/data"
+}
+
+wait_s3() {
+  local t0=$SECONDS
+  until s3_ready; do
+    if ! s3_running; then
+      show_tail "$S3_LOG"
+      die "s3: process exited during startup"
+    fi
+    if ((SECONDS - t0 >= READY_TIMEOUT)); then
+      show_tail "$S3_LOG"
+      die "s3: not answering after $READY_TIMEOUT s"
+    fi
+    sleep 0.5
+  done
+  log "s3: ready ($((SECONDS - t0)) s)"
+}
+
+# ---------------------------------------------------------------- commands
+
+write_env() {
+  cat >"$SVC/env.tmp" <<EOF
+export KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
+export S3_ENDPOINT=http://$HOST:$S3_PORT
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+export AWS_REGION=$S3_REGION
+EOF
+  mv "$SVC/env.tmp" "$SVC/env"
+}
+
+# Checked before starting anything, so a busy port does not leave a half-started set.
+check_ports_free() {
+  local p busy=()
+  if ! kafka_running; then
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+      if port_open "$p"; then busy+=("$p"); fi
+    done
+  fi
+  if ! s3_running; then
+    if port_open "$S3_PORT"; then busy+=("$S3_PORT"); fi
+  fi
+  ((${#busy[@]} == 0)) ||
+    die "port(s) ${busy[*]} in use by a process this script did not start (another clone's services? see 'ss -ltnp')"
+}
+
+cmd_up() {
+  need java curl setsid flock
+  install_kafka
+  install_s3
+  check_ports_free
+  # Start both before waiting, so the two startups overlap.
+  start_kafka
+  start_s3
+  wait_s3
+  wait_kafka
+  write_env
+  cat <<EOF
+Kafka  bootstrap  $HOST:$KAFKA_PORT   (logs: ${KAFKA_LOG#"$ROOT"/})
+S3     endpoint   http://$HOST:$S3_PORT   region $S3_REGION, access key $S3_ACCESS_KEY  (log: ${S3_LOG#"$ROOT"/})
+Env for tests:    source ${SVC#"$ROOT"/}/env
+EOF
+}
+
+cmd_down() {
+  local purge=0
+  case "${1:-}" in
+    '') ;;
+    --purge) purge=1 ;;
+    *) die "usage: $0 down [--purge]" ;;
+  esac
+  stop_pid "$KAFKA_PID" 'kafka.Kafka' kafka
+  stop_pid "$S3_PID" 's3s-fs' s3
+  if ((purge)); then
+    log "purging Kafka and S3 data (cache kept)"
+    rm -rf "$KAFKA_DIR/data" "$S3_DIR/data" "$SVC/env"
+  fi
+}
+
+cmd_status() {
+  local rc=0
+  if kafka_running; then
+    echo "kafka: running (pid $(<"$KAFKA_PID"), $HOST:$KAFKA_PORT)"
+  else
+    echo "kafka: stopped"
+    rc=3
+  fi
+  if s3_running; then
+    echo "s3:    running (pid $(<"$S3_PID"), http://$HOST:$S3_PORT)"
+  else
+    echo "s3:    stopped"
+    rc=3
+  fi
+  return "$rc"
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  mkdir -p "$SVC" "$CACHE"
+  case "$cmd" in
+    up | down)
+      # Serialise concurrent up/down calls (e.g. parallel test jobs).
+      exec 9>"$SVC/.lock"
+      flock 9
+      "cmd_$cmd" "$@"
+      ;;
+    status) cmd_status ;;
+    kafka-cli)
+      [[ -f $KAFKA_LIBS/.complete ]] || die "Kafka is not installed yet; run '$0 up' first"
+      [[ -f $KAFKA_DIR/config/tools-log4j2.xml ]] || write_kafka_config
+      kafka_cli "$@"
+      ;;
+    *)
+      sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,212 @@
+//! `sluice`: runs Kafka Connect-style pipelines declared in YAML.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use connect_core::config::{load_pipeline_file, ConfigErrors, PipelineConfig};
+use connect_core::registry::Registry;
+use connect_core::runtime::{run_pipelines, PipelineReport};
+use tokio_util::sync::CancellationToken;
+
+// Linking a connector crate registers its plugins.
+use connect_csv_replay as _;
+use connect_s3_json as _;
+
+/// Sluice: move data through Apache Kafka with sources, sinks and transforms declared in YAML.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `debug`, `connect_core=debug`.
+    #[arg(long, global = true, env = "SLUICE_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run pipelines in the foreground until their sources are exhausted and
+    /// everything is sunk, or until Ctrl-C / SIGTERM (then drain and exit 0).
+    Run {
+        /// Pipeline YAML files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check pipeline files and print every problem; exits non-zero if any.
+    Validate {
+        /// Pipeline YAML files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the registered plugins.
+    Plugins {
+        /// Print the example config of this plugin instead.
+        #[arg(long, value_name = "TYPE")]
+        example: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let registry = Registry::global().context("plugin registry")?;
+    match cli.command {
+        Command::Plugins { example } => {
+            print_plugins(registry, example.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { files } => {
+            let (pipelines, errors) = load_all(&files);
+            for pipeline in &pipelines {
+                let sinks: Vec<String> = pipeline.sinks.iter().map(|s| format!("{} ({})", s.name, s.type_name)).collect();
+                println!(
+                    "ok: {} (pipeline `{}`): topic `{}`, source: {}, sinks: {}",
+                    pipeline.file.display(),
+                    pipeline.name,
+                    pipeline.topic.name,
+                    pipeline.source.as_ref().map_or("none", |s| s.type_name),
+                    if sinks.is_empty() { "none".to_owned() } else { sinks.join(", ") }
+                );
+            }
+            report_config_errors(&errors);
+            Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Run { files } => {
+            let (pipelines, errors) = load_all(&files);
+            if !errors.is_empty() {
+                report_config_errors(&errors);
+                return Ok(ExitCode::from(2));
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(run(pipelines))
+        }
+    }
+}
+
+fn load_all(files: &[PathBuf]) -> (Vec<PipelineConfig>, Vec<ConfigErrors>) {
+    let mut pipelines = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match load_pipeline_file(file) {
+            Ok(pipeline) => pipelines.push(pipeline),
+            Err(e) => errors.push(e),
+        }
+    }
+    (pipelines, errors)
+}
+
+fn report_config_errors(errors: &[ConfigErrors]) {
+    let count: usize = errors.iter().map(|e| e.0.len()).sum();
+    for error in errors {
+        eprintln!("{error}");
+    }
+    if count > 0 {
+        eprintln!("{count} problem{} found", if count == 1 { "" } else { "s" });
+    }
+}
+
+fn print_plugins(registry: &Registry, example: Option<&str>) -> anyhow::Result<()> {
+    if let Some(name) = example {
+        let plugin = registry
+            .all()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no plugin named `{name}`; `sluice plugins` lists them"))?;
+        print!("{}", plugin.example);
+        return Ok(());
+    }
+    for plugin in registry.all() {
+        println!("{:<10} {:<14} {}", plugin.kind().to_string(), plugin.name, plugin.summary);
+    }
+    Ok(())
+}
+
+async fn run(pipelines: Vec<PipelineConfig>) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    let results = run_pipelines(pipelines, shutdown.clone()).await;
+    let mut failed = false;
+    for result in &results {
+        match result {
+            Ok(report) => print_summary(report, shutdown.is_cancelled()),
+            Err(error) => {
+                failed = true;
+                eprintln!("error: {error}");
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// First Ctrl-C or SIGTERM: graceful stop (stop sources, drain, commit).
+/// Second: exit at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    for round in 0.. {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        if round == 0 {
+            tracing::info!("stopping: sources stop, everything produced is sunk and committed; signal again to exit at once");
+            shutdown.cancel();
+        } else {
+            eprintln!("stopping at once; records produced but not yet sunk will be sunk by the next run");
+            std::process::exit(130);
+        }
+    }
+}
+
+fn print_summary(report: &PipelineReport, interrupted: bool) {
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "pipeline {} {} in {}",
+        report.name,
+        if interrupted { "stopped" } else { "finished" },
+        humanize(report.elapsed)
+    );
+    if let Some(source) = report.source_type {
+        println!("  source   {source:<12} rows read        {:>10}", report.polled);
+        println!(
+            "  topic    {:<12} records produced {:>10}  ({:.0} records/s)",
+            report.topic,
+            report.produced,
+            report.produced as f64 / secs
+        );
+    }
+    for sink in &report.sinks {
+        println!(
+            "  sink     {:<12} records sunk     {:>10}  objects {}  {:.1} MB  ({} consumed)",
+            format!("{} ({})", sink.name, sink.type_name),
+            sink.records,
+            sink.objects,
+            sink.bytes as f64 / 1e6,
+            sink.consumed
+        );
+    }
+}
+
+fn humanize(elapsed: Duration) -> String {
+    format!("{:.2}s", elapsed.as_secs_f64())
+}
