@@ -67,6 +67,12 @@ impl Diagnostics {
         });
     }
 
+    /// Whether a problem was already recorded at `mark` (later checks of the
+    /// same value would only repeat it).
+    pub fn has_at(&self, mark: Mark) -> bool {
+        self.found.borrow().iter().any(|d| d.mark == mark)
+    }
+
     /// Whether any problem was recorded.
     pub fn is_empty(&self) -> bool {
         self.found.borrow().is_empty()

@@ -362,6 +362,9 @@ fn report_field(node: &Node, field: &str, message: impl Into<String>, diags: &Di
             _ => break,
         }
     }
+    if diags.has_at(target.mark) && !std::ptr::eq(target, node) {
+        return;
+    }
     let path = if std::ptr::eq(target, node) && !field.is_empty() {
         super::node::child_path(&node.path, field)
     } else {

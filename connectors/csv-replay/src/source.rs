@@ -89,15 +89,22 @@ impl Source for CsvReplaySource {
 
     async fn poll(&mut self, max_records: usize) -> ConnectorResult<Poll> {
         let Some(replay) = self.state.as_mut() else {
-            return Err(ConnectorError::fatal("csv_replay was polled before it was opened"));
+            return Err(ConnectorError::fatal(
+                "csv_replay was polled before it was opened",
+            ));
         };
-        let remaining = self.config.limit.map_or(u64::MAX, |l| l.saturating_sub(replay.emitted));
+        let remaining = self
+            .config
+            .limit
+            .map_or(u64::MAX, |l| l.saturating_sub(replay.emitted));
         if remaining == 0 || replay.exhausted {
             return Ok(Poll::End);
         }
         let allowed = replay.pacer.allowance(replay.emitted).await;
         let count = allowed.min(max_records as u64).min(remaining) as usize;
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         let mut records = Vec::with_capacity(count);
         while records.len() < count {
             if !replay.next_row(&self.config)? {
@@ -121,9 +128,15 @@ impl Source for CsvReplaySource {
     }
 }
 
-fn open_error(path: &std::path::Path, error: impl std::error::Error + Send + Sync + 'static) -> ConnectorError {
+fn open_error(
+    path: &std::path::Path,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> ConnectorError {
     ConnectorError::fatal_caused_by(
-        format!("cannot read CSV file {} (relative paths resolve against the pipeline file's folder)", path.display()),
+        format!(
+            "cannot read CSV file {} (relative paths resolve against the pipeline file's folder)",
+            path.display()
+        ),
         error,
     )
 }
@@ -132,10 +145,14 @@ fn open_error(path: &std::path::Path, error: impl std::error::Error + Send + Syn
 fn open_stream(path: &std::path::Path) -> ConnectorResult<(Box<dyn Read + Send>, bool)> {
     let mut file = File::open(path).map_err(|e| open_error(path, e))?;
     let mut magic = [0u8; 2];
-    let gzip = file.read(&mut magic).map_err(|e| open_error(path, e))? == 2 && magic == [0x1f, 0x8b];
+    let gzip =
+        file.read(&mut magic).map_err(|e| open_error(path, e))? == 2 && magic == [0x1f, 0x8b];
     file.rewind().map_err(|e| open_error(path, e))?;
     let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file)))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            256 * 1024,
+            file,
+        )))
     } else {
         Box::new(file)
     };
@@ -163,16 +180,31 @@ impl Replay {
             .enumerate()
             .map(|(i, h)| {
                 let name = String::from_utf8_lossy(h).into_owned();
-                if i == 0 { name.trim_start_matches('\u{feff}').to_owned() } else { name }
+                if i == 0 {
+                    name.trim_start_matches('\u{feff}').to_owned()
+                } else {
+                    name
+                }
             })
             .collect();
         if columns.is_empty() || columns.iter().all(String::is_empty) {
-            return Err(ConnectorError::fatal(format!("{file}:1: the file has no header row; its first row must name the columns")));
+            return Err(ConnectorError::fatal(format!(
+                "{file}:1: the file has no header row; its first row must name the columns"
+            )));
         }
-        let column_list = || columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+        let column_list = || {
+            columns
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let key_index = match &config.key_column {
             Some(key) => Some(columns.iter().position(|c| c == key).ok_or_else(|| {
-                ConnectorError::fatal(format!("key_column `{key}` is not a column of {file}; its columns are {}", column_list()))
+                ConnectorError::fatal(format!(
+                    "key_column `{key}` is not a column of {file}; its columns are {}",
+                    column_list()
+                ))
             })?),
             None => None,
         };
@@ -187,7 +219,11 @@ impl Replay {
 
         let mut sample = VecDeque::new();
         let mut row = ByteRecord::new();
-        while sample.len() < config.infer_rows && reader.read_byte_record(&mut row).map_err(|e| csv_error(&file, e))? {
+        while sample.len() < config.infer_rows
+            && reader
+                .read_byte_record(&mut row)
+                .map_err(|e| csv_error(&file, e))?
+        {
             sample.push_back(row.clone());
         }
         let types: Vec<ColumnType> = columns
@@ -195,7 +231,11 @@ impl Replay {
             .enumerate()
             .map(|(i, name)| {
                 config.columns.get(name).copied().unwrap_or_else(|| {
-                    typing::infer(sample.iter().map(|r| r.get(i).and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("")))
+                    typing::infer(sample.iter().map(|r| {
+                        r.get(i)
+                            .and_then(|f| std::str::from_utf8(f).ok())
+                            .unwrap_or("")
+                    }))
                 })
             })
             .collect();
@@ -209,7 +249,8 @@ impl Replay {
                 tracing::info!(file = %file, seed, "random order; set `seed` to this value to replay the same order");
                 drop(reader);
                 let (decompressed, plain) = if gzip {
-                    let mut temp = tempfile::NamedTempFile::new().map_err(|e| open_error(path, e))?;
+                    let mut temp =
+                        tempfile::NamedTempFile::new().map_err(|e| open_error(path, e))?;
                     let (mut input, _) = open_stream(path)?;
                     std::io::copy(&mut input, &mut temp).map_err(|e| open_error(path, e))?;
                     let plain = temp.reopen().map_err(|e| open_error(path, e))?;
@@ -219,13 +260,21 @@ impl Replay {
                 };
                 let mut reader = csv_reader(config, plain);
                 let mut starts = Vec::new();
-                while reader.read_byte_record(&mut row).map_err(|e| csv_error(&file, e))? {
+                while reader
+                    .read_byte_record(&mut row)
+                    .map_err(|e| csv_error(&file, e))?
+                {
                     if let Some(position) = row.position() {
                         starts.push(position.clone());
                     }
                 }
                 starts.shuffle(&mut rng);
-                Rows::Indexed { reader, starts, next: 0, _decompressed: decompressed }
+                Rows::Indexed {
+                    reader,
+                    starts,
+                    next: 0,
+                    _decompressed: decompressed,
+                }
             }
         };
         Ok(Replay {
@@ -250,7 +299,9 @@ impl Replay {
     /// row after the stored one.
     fn resume(&mut self, position: &SourcePosition) -> ConnectorResult<()> {
         let field = |name: &str| position.offset.get(name).and_then(Value::as_u64);
-        let (Some(record), Some(pass), Some(byte_offset)) = (field("record"), field("pass"), field("byte_offset")) else {
+        let (Some(record), Some(pass), Some(byte_offset)) =
+            (field("record"), field("pass"), field("byte_offset"))
+        else {
             return Err(ConnectorError::fatal(format!(
                 "stored position {} of {} is not a csv_replay position; reset the pipeline's source offsets",
                 position.offset, self.file
@@ -309,13 +360,26 @@ impl Replay {
                     self.row = row;
                     Ok(true)
                 }
-                None => reader.read_byte_record(&mut self.row).map_err(|e| csv_error(&self.file, e)),
+                None => reader
+                    .read_byte_record(&mut self.row)
+                    .map_err(|e| csv_error(&self.file, e)),
             },
-            Rows::Indexed { reader, starts, next, .. } => {
-                let Some(start) = starts.get(*next) else { return Ok(false) };
+            Rows::Indexed {
+                reader,
+                starts,
+                next,
+                ..
+            } => {
+                let Some(start) = starts.get(*next) else {
+                    return Ok(false);
+                };
                 *next += 1;
-                reader.seek(start.clone()).map_err(|e| csv_error(&self.file, e))?;
-                reader.read_byte_record(&mut self.row).map_err(|e| csv_error(&self.file, e))
+                reader
+                    .seek(start.clone())
+                    .map_err(|e| csv_error(&self.file, e))?;
+                reader
+                    .read_byte_record(&mut self.row)
+                    .map_err(|e| csv_error(&self.file, e))
             }
         }
     }
@@ -333,7 +397,9 @@ impl Replay {
                     .flexible(true)
                     .buffer_capacity(256 * 1024)
                     .from_reader(input);
-                reader.byte_headers().map_err(|e| csv_error(&self.file, e))?;
+                reader
+                    .byte_headers()
+                    .map_err(|e| csv_error(&self.file, e))?;
             }
             Rows::Indexed { starts, next, .. } => {
                 starts.shuffle(&mut self.rng);
@@ -355,7 +421,10 @@ impl Replay {
         if self.advance()? {
             Ok(true)
         } else {
-            Err(ConnectorError::fatal(format!("{}: `loop: true` but the file has no rows", self.file)))
+            Err(ConnectorError::fatal(format!(
+                "{}: `loop: true` but the file has no rows",
+                self.file
+            )))
         }
     }
 
@@ -392,9 +461,13 @@ impl Replay {
             fields.insert(name.clone(), value);
             column += text.chars().count() + 1;
         }
-        let key = self.key_index.map(|k| fields.get(&self.columns[k]).cloned().unwrap_or(Value::Null));
+        let key = self
+            .key_index
+            .map(|k| fields.get(&self.columns[k]).cloned().unwrap_or(Value::Null));
         let offset = match &self.rows {
-            Rows::Stream { .. } => json!({ "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass }),
+            Rows::Stream { .. } => {
+                json!({ "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass })
+            }
             Rows::Indexed { next, .. } => json!({
                 "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass,
                 "index": next.saturating_sub(1), "seed": self.seed,
@@ -404,13 +477,19 @@ impl Replay {
             topic.clone(),
             key,
             Some(Value::Object(fields)),
-            SourcePosition { partition: self.partition.clone(), offset },
+            SourcePosition {
+                partition: self.partition.clone(),
+                offset,
+            },
         ))
     }
 }
 
 fn csv_error(file: &str, error: csv::Error) -> ConnectorError {
-    let location = error.position().map(|p| format!(":{}", p.line())).unwrap_or_default();
+    let location = error
+        .position()
+        .map(|p| format!(":{}", p.line()))
+        .unwrap_or_default();
     ConnectorError::fatal_caused_by(format!("{file}{location}: cannot read CSV"), error)
 }
 
@@ -436,7 +515,9 @@ impl Pacer {
 
     /// Waits until at least one record is due; returns how many are due.
     async fn allowance(&mut self, emitted: u64) -> u64 {
-        let Some(rate) = self.per_second else { return u64::MAX };
+        let Some(rate) = self.per_second else {
+            return u64::MAX;
+        };
         let started = *self.started.get_or_insert_with(|| {
             self.base = emitted;
             Instant::now()
@@ -446,5 +527,678 @@ impl Pacer {
         tokio::time::sleep_until(due_at).await;
         let due_total = (started.elapsed().as_secs_f64() * rate).floor() as u64 + 1;
         due_total.saturating_sub(done).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::io::Write;
+    use std::path::Path;
+
+    use connect_core::plugin::SourceConfig;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use tempfile::TempDir;
+
+    use super::*;
+
+    const PRICES: &str = "\
+Index,Date,Open,High,Low,Close,Adj Close,Volume
+HSI,1986-12-31,2568.300049,2568.300049,2568.300049,2568.300049,2568.300049,0.0
+HSI,1987-01-02,2540.100098,2540.100098,2540.100098,2540.100098,2540.100098,0.0
+N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
+000001.SS,1997-07-02,1199.060059,1199.060059,1164.099976,1164.099976,1164.099976,335.90698726000005
+";
+
+    /// The records of `PRICES`, as `serde_json` writes their values.
+    const PRICE_VALUES: [&str; 4] = [
+        r#"{"Index":"HSI","Date":"1986-12-31","Open":2568.300049,"High":2568.300049,"Low":2568.300049,"Close":2568.300049,"Adj Close":2568.300049,"Volume":0.0}"#,
+        r#"{"Index":"HSI","Date":"1987-01-02","Open":2540.100098,"High":2540.100098,"Low":2540.100098,"Close":2540.100098,"Adj Close":2540.100098,"Volume":0.0}"#,
+        r#"{"Index":"N225","Date":"1965-01-05","Open":1257.719971,"High":null,"Low":1257.719971,"Close":1257.719971,"Adj Close":1257.719971,"Volume":0}"#,
+        r#"{"Index":"000001.SS","Date":"1997-07-02","Open":1199.060059,"High":1199.060059,"Low":1164.099976,"Close":1164.099976,"Adj Close":1164.099976,"Volume":335.90698726000005}"#,
+    ];
+
+    fn write_plain(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn write_gz(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        let mut encoder = GzEncoder::new(File::create(&path).unwrap(), Compression::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap();
+        path
+    }
+
+    /// A CSV with columns `id,label` and `rows` rows `i,r<i>`.
+    fn numbered(rows: usize) -> String {
+        let mut text = String::from("id,label\n");
+        for i in 0..rows {
+            text.push_str(&format!("{i},r{i}\n"));
+        }
+        text
+    }
+
+    fn config(path: &str) -> CsvReplayConfig {
+        CsvReplayConfig {
+            path: path.into(),
+            key_column: None,
+            columns: BTreeMap::new(),
+            infer_rows: 1000,
+            order: Order::File,
+            seed: None,
+            limit: None,
+            rate: Rate::Max,
+            repeat: false,
+            delimiter: ',',
+        }
+    }
+
+    fn context(dir: &TempDir) -> BuildContext {
+        BuildContext {
+            pipeline: "test".into(),
+            name: "source".into(),
+            base_dir: dir.path().to_path_buf(),
+            topic: "prices".into(),
+        }
+    }
+
+    /// Builds and opens the source the way the runtime does.
+    async fn open(
+        dir: &TempDir,
+        config: &CsvReplayConfig,
+        position: Option<SourcePosition>,
+    ) -> ConnectorResult<Box<dyn Source>> {
+        assert_eq!(config.validate(), Vec::new(), "test config must be valid");
+        let mut source = config.build(&context(dir)).await?;
+        source.open(position).await?;
+        Ok(source)
+    }
+
+    /// Polls until `Poll::End`, with batches of at most `max_records`.
+    async fn drain(source: &mut dyn Source, max_records: usize) -> ConnectorResult<Vec<Record>> {
+        let mut records = Vec::new();
+        for _ in 0..100_000 {
+            match source.poll(max_records).await? {
+                Poll::Records(batch) => {
+                    assert!(
+                        batch.len() <= max_records,
+                        "a poll returned more than max_records"
+                    );
+                    records.extend(batch);
+                }
+                Poll::End => {
+                    // End is final.
+                    assert!(matches!(source.poll(max_records).await?, Poll::End));
+                    return Ok(records);
+                }
+            }
+        }
+        panic!("the source never ended");
+    }
+
+    /// open → poll until End → close.
+    async fn run(
+        dir: &TempDir,
+        config: &CsvReplayConfig,
+        position: Option<SourcePosition>,
+    ) -> ConnectorResult<Vec<Record>> {
+        let mut source = open(dir, config, position).await?;
+        let records = drain(source.as_mut(), 3).await;
+        source.close().await?;
+        source.close().await?;
+        records
+    }
+
+    fn fatal_message(result: ConnectorResult<impl std::fmt::Debug>) -> String {
+        match result {
+            Err(error @ ConnectorError::Fatal(_)) => error.to_string(),
+            other => panic!("expected a fatal error, got {other:?}"),
+        }
+    }
+
+    fn values(records: &[Record]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| serde_json::to_string(r.value.as_ref().unwrap()).unwrap())
+            .collect()
+    }
+
+    fn ids(records: &[Record]) -> Vec<u64> {
+        records
+            .iter()
+            .map(|r| r.value.as_ref().unwrap()["id"].as_u64().unwrap())
+            .collect()
+    }
+
+    fn offset(record: &Record, field: &str) -> u64 {
+        record.position.as_ref().unwrap().offset[field]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Records without their timestamps (the wall-clock time of the poll).
+    fn untimed(records: &[Record]) -> Vec<Record> {
+        records
+            .iter()
+            .cloned()
+            .map(|r| Record {
+                timestamp: None,
+                ..r
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_row_becomes_a_typed_keyed_record_in_file_order() {
+        let dir = TempDir::new().unwrap();
+        let path = write_plain(&dir, "prices.csv", PRICES);
+        let config = CsvReplayConfig {
+            key_column: Some("Index".into()),
+            ..config("prices.csv")
+        };
+
+        let records = run(&dir, &config, None).await.unwrap();
+
+        assert_eq!(values(&records), PRICE_VALUES);
+        let keys: Vec<_> = records
+            .iter()
+            .map(|r| serde_json::to_string(r.key.as_ref().unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [r#""HSI""#, r#""HSI""#, r#""N225""#, r#""000001.SS""#]
+        );
+        let lines: Vec<&str> = PRICES.lines().collect();
+        let mut byte_offset = lines[0].len() + 1;
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(&*record.topic, "prices");
+            assert!(record.timestamp.is_some());
+            let position = record.position.as_ref().unwrap();
+            assert_eq!(
+                *position.partition,
+                json!({ "file": path.display().to_string() })
+            );
+            assert_eq!(
+                position.offset,
+                json!({ "line": i + 2, "byte_offset": byte_offset, "record": i, "pass": 0 })
+            );
+            byte_offset += lines[i + 1].len() + 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn records_have_no_key_without_key_column() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "prices.csv", PRICES);
+        let records = run(&dir, &config("prices.csv"), None).await.unwrap();
+        assert_eq!(records.len(), 4);
+        assert!(records.iter().all(|r| r.key.is_none()));
+    }
+
+    #[tokio::test]
+    async fn a_row_with_the_wrong_number_of_fields_is_fatal() {
+        let dir = TempDir::new().unwrap();
+        let path = write_plain(&dir, "bad.csv", "a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n");
+        let message = fatal_message(run(&dir, &config("bad.csv"), None).await);
+        assert!(
+            message.contains(&format!("{}:3:", path.display())),
+            "{message}"
+        );
+        assert!(
+            message.contains("the row has 4 fields but the header has 3"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_value_that_is_not_its_declared_type_is_fatal_at_its_column() {
+        let dir = TempDir::new().unwrap();
+        // A multi-byte character before the bad cell: the column counts characters, not bytes.
+        let text = "City,Day,Volume\nParis,1,10\nLyon,2,20\nZürich,3,1.5\n";
+        let path = write_plain(&dir, "declared.csv", text);
+        let config = CsvReplayConfig {
+            columns: BTreeMap::from([("Volume".to_owned(), ColumnType::Integer)]),
+            ..config("declared.csv")
+        };
+        let bad_line = text.lines().nth(3).unwrap();
+        let column = bad_line[..bad_line.rfind(',').unwrap()].chars().count() + 2;
+        assert_eq!(column, 10);
+        let message = fatal_message(run(&dir, &config, None).await);
+        assert!(
+            message.contains(&format!("{}:4:{column}: column `Volume`", path.display())),
+            "{message}"
+        );
+        assert!(message.contains("`1.5` is not an integer"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_value_that_is_not_its_inferred_type_after_the_sample_is_fatal() {
+        let dir = TempDir::new().unwrap();
+        let path = write_plain(
+            &dir,
+            "inferred.csv",
+            "Name,Close\nA,1.5\nB,2.25\nC,3\nD,n/a\n",
+        );
+        let config = CsvReplayConfig {
+            infer_rows: 2,
+            ..config("inferred.csv")
+        };
+        let message = fatal_message(run(&dir, &config, None).await);
+        assert!(
+            message.contains(&format!("{}:5:3: column `Close`", path.display())),
+            "{message}"
+        );
+        assert!(message.contains("`n/a` is not a float"), "{message}");
+
+        // With the whole file as the sample, the column is a string and nothing fails.
+        let config = CsvReplayConfig {
+            infer_rows: 10,
+            ..config
+        };
+        let records = run(&dir, &config, None).await.unwrap();
+        assert_eq!(values(&records)[3], r#"{"Name":"D","Close":"n/a"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_gzip_file_gives_the_same_records() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "x.csv", PRICES);
+        write_gz(&dir, "x.csv.gz", PRICES);
+        let plain = run(
+            &dir,
+            &CsvReplayConfig {
+                key_column: Some("Index".into()),
+                ..config("x.csv")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        let gz = run(
+            &dir,
+            &CsvReplayConfig {
+                key_column: Some("Index".into()),
+                ..config("x.csv.gz")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(values(&gz), PRICE_VALUES);
+        assert_eq!(gz.len(), plain.len());
+        for (g, p) in gz.iter().zip(&plain) {
+            assert_eq!(g.key, p.key);
+            assert_eq!(g.value, p.value);
+            // Same offsets (in the decompressed text), a different file.
+            assert_eq!(
+                g.position.as_ref().unwrap().offset,
+                p.position.as_ref().unwrap().offset
+            );
+            assert!(g.position.as_ref().unwrap().partition["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("x.csv.gz"));
+        }
+    }
+
+    #[tokio::test]
+    async fn limit_stops_after_that_many_records() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "prices.csv", PRICES);
+        let records = run(
+            &dir,
+            &CsvReplayConfig {
+                limit: Some(2),
+                ..config("prices.csv")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(values(&records), PRICE_VALUES[..2]);
+
+        // A limit larger than the file ends at the end of the file.
+        let records = run(
+            &dir,
+            &CsvReplayConfig {
+                limit: Some(100),
+                ..config("prices.csv")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(records.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn loop_starts_again_and_counts_passes() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "three.csv", &numbered(3));
+        for name in ["three.csv", "three.csv.gz"] {
+            if name.ends_with(".gz") {
+                write_gz(&dir, name, &numbered(3));
+            }
+            let config = CsvReplayConfig {
+                repeat: true,
+                limit: Some(7),
+                ..config(name)
+            };
+            let records = run(&dir, &config, None).await.unwrap();
+            assert_eq!(ids(&records), [0, 1, 2, 0, 1, 2, 0], "{name}");
+            let passes: Vec<u64> = records.iter().map(|r| offset(r, "pass")).collect();
+            assert_eq!(passes, [0, 0, 0, 1, 1, 1, 2], "{name}");
+            let counts: Vec<u64> = records.iter().map(|r| offset(r, "record")).collect();
+            assert_eq!(counts, [0, 1, 2, 3, 4, 5, 6], "{name}");
+            let lines: Vec<u64> = records.iter().map(|r| offset(r, "line")).collect();
+            assert_eq!(lines, [2, 3, 4, 2, 3, 4, 2], "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loop_keeps_the_delimiter() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "semi.csv", "a;b\n1;x\n2;y\n");
+        let config = CsvReplayConfig {
+            repeat: true,
+            limit: Some(4),
+            delimiter: ';',
+            ..config("semi.csv")
+        };
+        let records = run(&dir, &config, None).await.unwrap();
+        assert_eq!(
+            values(&records),
+            [
+                r#"{"a":1,"b":"x"}"#,
+                r#"{"a":2,"b":"y"}"#,
+                r#"{"a":1,"b":"x"}"#,
+                r#"{"a":2,"b":"y"}"#
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn loop_over_a_file_without_rows_is_fatal() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "empty.csv", "a,b\n");
+        assert_eq!(
+            run(&dir, &config("empty.csv"), None).await.unwrap().len(),
+            0
+        );
+        let message = fatal_message(
+            run(
+                &dir,
+                &CsvReplayConfig {
+                    repeat: true,
+                    ..config("empty.csv")
+                },
+                None,
+            )
+            .await,
+        );
+        assert!(message.contains("the file has no rows"), "{message}");
+    }
+
+    fn random(path: &str, seed: u64) -> CsvReplayConfig {
+        CsvReplayConfig {
+            order: Order::Random,
+            seed: Some(seed),
+            ..config(path)
+        }
+    }
+
+    #[tokio::test]
+    async fn random_order_is_a_seeded_shuffle_of_every_row() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "fifty.csv", &numbered(50));
+        write_gz(&dir, "fifty.csv.gz", &numbered(50));
+        let file_order: Vec<u64> = (0..50).collect();
+
+        let first = ids(&run(&dir, &random("fifty.csv", 42), None).await.unwrap());
+        assert_ne!(first, file_order);
+        assert_eq!(
+            first.iter().copied().collect::<BTreeSet<_>>(),
+            file_order.iter().copied().collect()
+        );
+        assert_eq!(first.len(), 50, "each row exactly once");
+
+        let again = ids(&run(&dir, &random("fifty.csv", 42), None).await.unwrap());
+        assert_eq!(again, first);
+        let other = ids(&run(&dir, &random("fifty.csv", 43), None).await.unwrap());
+        assert_ne!(other, first);
+        assert_eq!(
+            other.iter().copied().collect::<BTreeSet<_>>(),
+            file_order.iter().copied().collect()
+        );
+
+        let gz = run(&dir, &random("fifty.csv.gz", 42), None).await.unwrap();
+        assert_eq!(ids(&gz), first);
+        // Each record's position still names its own row.
+        for record in &gz {
+            let id = record.value.as_ref().unwrap()["id"].as_u64().unwrap();
+            assert_eq!(offset(record, "line"), id + 2);
+            assert_eq!(offset(record, "seed"), 42);
+        }
+        let values: Vec<&str> = gz
+            .iter()
+            .map(|r| r.value.as_ref().unwrap()["label"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = first.iter().map(|i| format!("r{i}")).collect();
+        assert_eq!(values, expected);
+    }
+
+    #[tokio::test]
+    async fn random_order_with_loop_reshuffles_every_pass() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "ten.csv", &numbered(10));
+        let config = CsvReplayConfig {
+            repeat: true,
+            limit: Some(30),
+            ..random("ten.csv", 7)
+        };
+        let records = ids(&run(&dir, &config, None).await.unwrap());
+        let passes: Vec<&[u64]> = records.chunks(10).collect();
+        for pass in &passes {
+            assert_eq!(
+                pass.iter().copied().collect::<BTreeSet<_>>(),
+                (0..10).collect()
+            );
+        }
+        assert!(
+            passes[0] != passes[1] || passes[1] != passes[2],
+            "passes should be reshuffled"
+        );
+    }
+
+    /// Resuming after each record of a full run continues with the next one.
+    async fn assert_resumes(dir: &TempDir, config: &CsvReplayConfig) {
+        let full = run(dir, config, None).await.unwrap();
+        assert!(full.len() > 3);
+        for k in 0..full.len() {
+            let position = full[k].position.clone();
+            let rest = run(dir, config, position).await.unwrap();
+            assert_eq!(
+                untimed(&rest),
+                untimed(&full[k + 1..]),
+                "{}: resuming after record {k}",
+                config.path.display()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn resumes_after_a_stored_position_in_file_order() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "prices.csv", PRICES);
+        write_gz(&dir, "prices.csv.gz", PRICES);
+        for name in ["prices.csv", "prices.csv.gz"] {
+            let config = CsvReplayConfig {
+                key_column: Some("Index".into()),
+                ..config(name)
+            };
+            assert_resumes(&dir, &config).await;
+            // A sample smaller than the file: resuming past the sample.
+            assert_resumes(
+                &dir,
+                &CsvReplayConfig {
+                    infer_rows: 1,
+                    ..config.clone()
+                },
+            )
+            .await;
+            // In a loop, across passes.
+            assert_resumes(
+                &dir,
+                &CsvReplayConfig {
+                    repeat: true,
+                    limit: Some(10),
+                    ..config
+                },
+            )
+            .await;
+        }
+    }
+
+    #[tokio::test]
+    async fn resumes_after_a_stored_position_in_random_order() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "twelve.csv", &numbered(12));
+        write_gz(&dir, "twelve.csv.gz", &numbered(12));
+        for name in ["twelve.csv", "twelve.csv.gz"] {
+            assert_resumes(&dir, &random(name, 5)).await;
+            assert_resumes(
+                &dir,
+                &CsvReplayConfig {
+                    repeat: true,
+                    limit: Some(30),
+                    ..random(name, 5)
+                },
+            )
+            .await;
+        }
+    }
+
+    #[tokio::test]
+    async fn resuming_random_order_needs_the_same_seed() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "twelve.csv", &numbered(12));
+        let full = run(&dir, &random("twelve.csv", 5), None).await.unwrap();
+        let message =
+            fatal_message(run(&dir, &random("twelve.csv", 6), full[3].position.clone()).await);
+        assert!(message.contains("random seed Some(5)"), "{message}");
+
+        let foreign = SourcePosition {
+            partition: full[3].position.as_ref().unwrap().partition.clone(),
+            offset: json!({ "line": 3 }),
+        };
+        let message = fatal_message(run(&dir, &config("twelve.csv"), Some(foreign)).await);
+        assert!(
+            message.contains("is not a csv_replay position"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_paces_the_records() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "fifty.csv", &numbered(50));
+        let config = CsvReplayConfig {
+            rate: Rate::PerSecond(100.0),
+            ..config("fifty.csv")
+        };
+        let started = Instant::now();
+        let mut source = open(&dir, &config, None).await.unwrap();
+
+        let Poll::Records(first) = source.poll(1000).await.unwrap() else {
+            panic!("expected records")
+        };
+        assert!(
+            !first.is_empty() && first.len() <= 2,
+            "first poll returned {} records",
+            first.len()
+        );
+
+        let mut records = first;
+        records.extend(drain(source.as_mut(), 1000).await.unwrap());
+        source.close().await.unwrap();
+        let elapsed = started.elapsed().as_secs_f64();
+        assert_eq!(ids(&records), (0..50).collect::<Vec<_>>());
+        assert!(
+            (0.45..=0.6).contains(&elapsed),
+            "50 records at 100/s took {elapsed} s"
+        );
+    }
+
+    #[tokio::test]
+    async fn max_rate_returns_full_batches() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "fifty.csv", &numbered(50));
+        let mut source = open(&dir, &config("fifty.csv"), None).await.unwrap();
+        let Poll::Records(first) = source.poll(20).await.unwrap() else {
+            panic!("expected records")
+        };
+        assert_eq!(first.len(), 20);
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_fatal_and_named() {
+        let dir = TempDir::new().unwrap();
+        let message = fatal_message(run(&dir, &config("nope.csv"), None).await);
+        assert!(
+            message.contains(&dir.path().join("nope.csv").display().to_string()),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_column_not_in_the_header_is_fatal_and_lists_the_columns() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "prices.csv", PRICES);
+        let config = CsvReplayConfig {
+            key_column: Some("Ticker".into()),
+            ..config("prices.csv")
+        };
+        let message = fatal_message(run(&dir, &config, None).await);
+        assert!(
+            message.contains("key_column `Ticker` is not a column"),
+            "{message}"
+        );
+        assert!(
+            message
+                .contains("`Index`, `Date`, `Open`, `High`, `Low`, `Close`, `Adj Close`, `Volume`"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_column_not_in_the_header_is_fatal() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "prices.csv", PRICES);
+        let config = CsvReplayConfig {
+            columns: BTreeMap::from([
+                ("Volume".to_owned(), ColumnType::Float),
+                ("Vol".to_owned(), ColumnType::Integer),
+            ]),
+            ..config("prices.csv")
+        };
+        let message = fatal_message(run(&dir, &config, None).await);
+        assert!(
+            message.contains("columns: `Vol` is not a column"),
+            "{message}"
+        );
+        assert!(message.contains("`Volume`"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn polling_before_open_is_fatal() {
+        let dir = TempDir::new().unwrap();
+        let mut source = CsvReplaySource::new(config("x.csv"), &context(&dir));
+        let message = fatal_message(source.poll(1).await);
+        assert!(message.contains("before it was opened"), "{message}");
     }
 }

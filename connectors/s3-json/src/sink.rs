@@ -30,7 +30,6 @@ pub fn object_key(prefix: &str, topic: &str, partition: i32, first_offset: i64) 
 #[derive(Debug)]
 struct OpenObject {
     first_offset: i64,
-    next_offset: i64,
     count: u64,
     body: Vec<u8>,
     opened: Instant,
@@ -46,15 +45,118 @@ struct ClosedObject {
     body: bytes::Bytes,
 }
 
+/// Gathers records into objects per partition, closes them on count or age,
+/// and knows which offsets are durable. No I/O: the sink uploads what it closes.
+#[derive(Debug)]
+pub struct ObjectBatcher {
+    prefix: String,
+    flush_size: u64,
+    rotate_interval: std::time::Duration,
+    open: BTreeMap<TopicPartition, OpenObject>,
+    pending: Vec<ClosedObject>,
+    /// Per partition, the offset after the last record accepted.
+    written_to: BTreeMap<TopicPartition, i64>,
+}
+
+impl ObjectBatcher {
+    /// A batcher for the sink's layout and rotation settings.
+    pub fn new(config: &S3JsonConfig) -> Self {
+        Self {
+            prefix: config.prefix.clone(),
+            flush_size: config.flush_size,
+            rotate_interval: config.rotate_interval.0,
+            open: BTreeMap::new(),
+            pending: Vec::new(),
+            written_to: BTreeMap::new(),
+        }
+    }
+
+    /// Appends a record as one JSON line; closes its object when full.
+    pub fn append(&mut self, record: &Record, now: Instant) -> ConnectorResult<()> {
+        let (Some(partition), Some(offset)) = (record.partition, record.offset) else {
+            return Err(ConnectorError::fatal("s3_json was given a record without a Kafka partition and offset"));
+        };
+        let tp = TopicPartition { topic: record.topic.clone(), partition };
+        let Some(value) = &record.value else {
+            return Err(ConnectorError::fatal(format!(
+                "record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it"
+            )));
+        };
+        let object = self.open.entry(tp.clone()).or_insert_with(|| OpenObject {
+            first_offset: offset,
+            count: 0,
+            body: Vec::with_capacity(64 * 1024),
+            opened: now,
+        });
+        serde_json::to_writer(&mut object.body, value)
+            .map_err(|e| ConnectorError::fatal_caused_by(format!("cannot write record at {tp} offset {offset} as JSON"), e))?;
+        object.body.push(b'\n');
+        object.count += 1;
+        let full = object.count >= self.flush_size;
+        self.written_to.insert(tp.clone(), offset + 1);
+        if full {
+            self.close(&tp);
+        }
+        Ok(())
+    }
+
+    /// Closes every open object (`All`) or those at least `rotate_interval` old (`Due`).
+    pub fn close_due(&mut self, mode: FlushMode, now: Instant) {
+        let due: Vec<TopicPartition> = self
+            .open
+            .iter()
+            .filter(|(_, o)| mode == FlushMode::All || now.saturating_duration_since(o.opened) >= self.rotate_interval)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in &due {
+            self.close(tp);
+        }
+    }
+
+    fn close(&mut self, partition: &TopicPartition) {
+        if let Some(object) = self.open.remove(partition) {
+            self.pending.push(ClosedObject {
+                key: object_key(&self.prefix, &partition.topic, partition.partition, object.first_offset),
+                partition: partition.clone(),
+                first_offset: object.first_offset,
+                count: object.count,
+                body: object.body.into(),
+            });
+        }
+    }
+
+    /// Per partition: everything before the first record not yet uploaded.
+    pub fn durable_offsets(&self) -> DurableOffsets {
+        let mut durable: DurableOffsets = self.written_to.clone();
+        let unsent = self
+            .open
+            .iter()
+            .map(|(tp, o)| (tp, o.first_offset))
+            .chain(self.pending.iter().map(|o| (&o.partition, o.first_offset)));
+        for (tp, first) in unsent {
+            if let Some(offset) = durable.get_mut(tp) {
+                *offset = (*offset).min(first);
+            }
+        }
+        durable
+    }
+
+    /// Forgets everything about `partitions`.
+    pub fn revoke(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.open.remove(tp);
+            self.written_to.remove(tp);
+        }
+        self.pending.retain(|o| !partitions.contains(&o.partition));
+    }
+}
+
 /// A running `s3_json` sink.
 pub struct S3JsonSink {
     client: Client,
     config: S3JsonConfig,
     stats: Arc<SinkStats>,
-    open: BTreeMap<TopicPartition, OpenObject>,
-    pending: Vec<ClosedObject>,
-    /// Per partition, the offset after the last record written to this sink.
-    written_to: BTreeMap<TopicPartition, i64>,
+    batcher: ObjectBatcher,
 }
 
 impl S3JsonSink {
@@ -76,11 +178,9 @@ impl S3JsonSink {
         let client = Client::from_conf(builder.build());
         let sink = Self {
             client,
+            batcher: ObjectBatcher::new(&config),
             config,
             stats,
-            open: BTreeMap::new(),
-            pending: Vec::new(),
-            written_to: BTreeMap::new(),
         };
         sink.check_bucket().await?;
         tracing::info!(pipeline = %ctx.pipeline, sink = %ctx.name, bucket = %sink.config.bucket, endpoint = ?sink.config.endpoint(), "s3_json ready");
@@ -119,24 +219,12 @@ impl S3JsonSink {
         }
     }
 
-    fn close_object(&mut self, partition: &TopicPartition) {
-        if let Some(object) = self.open.remove(partition) {
-            self.pending.push(ClosedObject {
-                key: object_key(&self.config.prefix, &partition.topic, partition.partition, object.first_offset),
-                partition: partition.clone(),
-                first_offset: object.first_offset,
-                count: object.count,
-                body: object.body.into(),
-            });
-        }
-    }
-
     async fn upload_pending(&mut self) -> ConnectorResult<()> {
-        if self.pending.is_empty() {
+        if self.batcher.pending.is_empty() {
             return Ok(());
         }
         // Owned copies (the body is reference-counted) keep the upload futures 'static.
-        let jobs: Vec<(usize, ClosedObject)> = self.pending.iter().cloned().enumerate().collect();
+        let jobs: Vec<(usize, ClosedObject)> = self.batcher.pending.iter().cloned().enumerate().collect();
         let client = self.client.clone();
         let bucket: Arc<str> = self.config.bucket.as_str().into();
         let results: Vec<(usize, ConnectorResult<()>)> = stream::iter(jobs)
@@ -163,7 +251,7 @@ impl S3JsonSink {
             .buffer_unordered(self.config.upload_concurrency)
             .collect()
             .await;
-        let mut uploaded = vec![false; self.pending.len()];
+        let mut uploaded = vec![false; self.batcher.pending.len()];
         let mut first_error = None;
         for (i, result) in results {
             match result {
@@ -175,7 +263,7 @@ impl S3JsonSink {
         }
         let mut index = 0;
         let stats = &self.stats;
-        self.pending.retain(|object| {
+        self.batcher.pending.retain(|object| {
             let done = uploaded[index];
             index += 1;
             if done {
@@ -184,22 +272,6 @@ impl S3JsonSink {
             !done
         });
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// Per partition: everything before the first record not yet uploaded.
-    fn durable_offsets(&self) -> DurableOffsets {
-        let mut durable: DurableOffsets = self.written_to.clone();
-        let unsent = self
-            .open
-            .iter()
-            .map(|(tp, o)| (tp, o.first_offset))
-            .chain(self.pending.iter().map(|o| (&o.partition, o.first_offset)));
-        for (tp, first) in unsent {
-            if let Some(offset) = durable.get_mut(tp) {
-                *offset = (*offset).min(first);
-            }
-        }
-        durable
     }
 }
 
@@ -210,63 +282,26 @@ impl Sink for S3JsonSink {
     }
 
     async fn write(&mut self, records: &[Record]) -> ConnectorResult<()> {
+        let now = Instant::now();
         for record in records {
-            let (Some(partition), Some(offset)) = (record.partition, record.offset) else {
-                return Err(ConnectorError::fatal("s3_json was given a record without a Kafka partition and offset"));
-            };
-            let tp = TopicPartition { topic: record.topic.clone(), partition };
-            let Some(value) = &record.value else {
-                return Err(ConnectorError::fatal(format!(
-                    "record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it"
-                )));
-            };
-            let object = self.open.entry(tp.clone()).or_insert_with(|| OpenObject {
-                first_offset: offset,
-                next_offset: offset,
-                count: 0,
-                body: Vec::with_capacity(64 * 1024),
-                opened: Instant::now(),
-            });
-            serde_json::to_writer(&mut object.body, value)
-                .map_err(|e| ConnectorError::fatal_caused_by(format!("cannot write record at {tp} offset {offset} as JSON"), e))?;
-            object.body.push(b'\n');
-            object.count += 1;
-            object.next_offset = offset + 1;
-            self.written_to.insert(tp.clone(), offset + 1);
-            if object.count >= self.config.flush_size {
-                self.close_object(&tp);
-            }
+            self.batcher.append(record, now)?;
         }
         Ok(())
     }
 
     async fn flush(&mut self, mode: FlushMode) -> ConnectorResult<DurableOffsets> {
-        let interval = self.config.rotate_interval.0;
-        let due: Vec<TopicPartition> = self
-            .open
-            .iter()
-            .filter(|(_, o)| mode == FlushMode::All || o.opened.elapsed() >= interval)
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        for tp in &due {
-            self.close_object(tp);
-        }
+        self.batcher.close_due(mode, Instant::now());
         self.upload_pending().await?;
-        Ok(self.durable_offsets())
+        Ok(self.batcher.durable_offsets())
     }
 
     async fn revoked(&mut self, partitions: &[TopicPartition]) -> ConnectorResult<()> {
-        for tp in partitions {
-            self.open.remove(tp);
-            self.written_to.remove(tp);
-        }
-        self.pending.retain(|o| !partitions.contains(&o.partition));
+        self.batcher.revoke(partitions);
         Ok(())
     }
 
     async fn close(&mut self) -> ConnectorResult<()> {
-        self.open.clear();
-        self.pending.clear();
+        self.batcher = ObjectBatcher::new(&self.config);
         Ok(())
     }
 }
@@ -307,5 +342,89 @@ mod tests {
         assert_eq!(object_key("/a/b/", "t", 0, 0), "a/b/t/partition=0/t+0+00000000000000000000.json");
         assert_eq!(object_key("", "t", 1, 7), "t/partition=1/t+1+00000000000000000007.json");
         assert!(object_key("p", "t", 0, 9) < object_key("p", "t", 0, 10));
+    }
+
+    fn config(flush_size: u64, rotate_secs: u64) -> S3JsonConfig {
+        S3JsonConfig {
+            bucket: "b".into(),
+            prefix: "topics".into(),
+            region: None,
+            endpoint: None,
+            force_path_style: None,
+            create_bucket: false,
+            flush_size,
+            rotate_interval: connect_core::config::units::HumanDuration(std::time::Duration::from_secs(rotate_secs)),
+            upload_concurrency: 1,
+        }
+    }
+
+    fn record(partition: i32, offset: i64) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: Some(partition),
+            offset: Some(offset),
+            key: None,
+            value: Some(serde_json::json!({ "n": offset, "x": 0.0 })),
+            headers: Vec::new(),
+            timestamp: None,
+            position: None,
+        }
+    }
+
+    fn tp(partition: i32) -> TopicPartition {
+        TopicPartition { topic: "t".into(), partition }
+    }
+
+    #[test]
+    fn rotates_on_count_and_reports_only_uploaded_offsets_durable() {
+        let mut batcher = ObjectBatcher::new(&config(3, 600));
+        let now = Instant::now();
+        for offset in 10..17 {
+            batcher.append(&record(0, offset), now).unwrap();
+        }
+        batcher.append(&record(1, 0), now).unwrap();
+        let keys: Vec<&str> = batcher.pending.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["topics/t/partition=0/t+0+00000000000000000010.json", "topics/t/partition=0/t+0+00000000000000000013.json"]
+        );
+        assert_eq!(batcher.pending[0].body.as_ref(), b"{\"n\":10,\"x\":0.0}\n{\"n\":11,\"x\":0.0}\n{\"n\":12,\"x\":0.0}\n");
+        // Nothing is uploaded yet: nothing is durable beyond the first record of each partition.
+        assert_eq!(batcher.durable_offsets(), [(tp(0), 10), (tp(1), 0)].into_iter().collect());
+        // Once the closed objects are uploaded, offsets up to the open object are durable.
+        batcher.pending.clear();
+        assert_eq!(batcher.durable_offsets(), [(tp(0), 16), (tp(1), 0)].into_iter().collect());
+        batcher.close_due(FlushMode::All, now);
+        batcher.pending.clear();
+        assert_eq!(batcher.durable_offsets(), [(tp(0), 17), (tp(1), 1)].into_iter().collect());
+    }
+
+    #[test]
+    fn rotates_on_age_even_without_new_records() {
+        let mut batcher = ObjectBatcher::new(&config(1000, 5));
+        let start = Instant::now();
+        batcher.append(&record(0, 0), start).unwrap();
+        batcher.append(&record(1, 0), start + std::time::Duration::from_secs(3)).unwrap();
+        batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(4));
+        assert!(batcher.pending.is_empty(), "closed before its interval");
+        batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(5));
+        assert_eq!(batcher.pending.len(), 1);
+        assert_eq!(batcher.pending[0].partition, tp(0));
+        batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(8));
+        assert_eq!(batcher.pending.len(), 2);
+        assert!(batcher.open.is_empty());
+    }
+
+    #[test]
+    fn tombstones_and_revoked_partitions() {
+        let mut batcher = ObjectBatcher::new(&config(10, 60));
+        let mut tombstone = record(2, 5);
+        tombstone.value = None;
+        let error = batcher.append(&tombstone, Instant::now()).unwrap_err();
+        assert!(error.to_string().contains("t/2 offset 5 is a tombstone"), "{error}");
+        batcher.append(&record(0, 1), Instant::now()).unwrap();
+        batcher.revoke(&[tp(0)]);
+        assert!(batcher.durable_offsets().is_empty());
+        assert!(batcher.open.is_empty());
     }
 }

@@ -1,0 +1,206 @@
+//! Shared helpers of the integration tests: real Kafka and a real S3 server,
+//! as started by `scripts/services.sh up` (their addresses come from the
+//! environment or from `.services/env`).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+/// Addresses and credentials of the running services.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub kafka: String,
+    pub s3_endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub region: String,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn dataset() -> PathBuf {
+    repo_root().join("data/indexProcessed.csv")
+}
+
+impl Services {
+    /// Reads the services' addresses; fails (never skips) when they are unknown.
+    pub fn get() -> Services {
+        let mut vars: BTreeMap<String, String> = std::env::vars().collect();
+        if let Ok(text) = std::fs::read_to_string(repo_root().join(".services/env")) {
+            for line in text.lines() {
+                let line = line.trim().trim_start_matches("export ").trim();
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.entry(k.to_owned()).or_insert_with(|| v.trim_matches('"').trim_matches('\'').to_owned());
+                }
+            }
+        }
+        let get = |k: &str| {
+            vars.get(k)
+                .cloned()
+                .unwrap_or_else(|| panic!("{k} is not set and .services/env has no value for it: run `scripts/services.sh up` first"))
+        };
+        Services {
+            kafka: get("KAFKA_BOOTSTRAP"),
+            s3_endpoint: get("S3_ENDPOINT"),
+            access_key: get("AWS_ACCESS_KEY_ID"),
+            secret_key: get("AWS_SECRET_ACCESS_KEY"),
+            region: get("AWS_REGION"),
+        }
+    }
+
+    /// `sluice` with the services' environment.
+    pub fn sluice(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command
+            .env("KAFKA_BOOTSTRAP", &self.kafka)
+            .env("S3_ENDPOINT", &self.s3_endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
+            .env("AWS_REGION", &self.region)
+            .env("SLUICE_LOG", "info");
+        command
+    }
+
+    pub async fn s3(&self) -> Client {
+        let credentials = aws_sdk_s3::config::Credentials::new(&self.access_key, &self.secret_key, None, None, "tests");
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(self.region.clone()))
+            .endpoint_url(&self.s3_endpoint)
+            .force_path_style(true)
+            .credentials_provider(credentials)
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// Sum of the high watermarks of every partition of `topic`: records written to it.
+    pub fn topic_record_count(&self, topic: &str) -> i64 {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .set("group.id", "sluice-tests-watermarks")
+            .create()
+            .expect("consumer");
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions())
+            .map(|p| {
+                let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks");
+                high - low
+            })
+            .sum()
+    }
+}
+
+/// A name unique to this test run, usable as a topic and a bucket name.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Writes `text` as a pipeline file in `dir`.
+pub fn write_pipeline(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
+/// A stock-market pipeline over the dataset with the given extra source keys.
+pub fn stock_pipeline(name: &str, source_extra: &str, sink_extra: &str) -> String {
+    format!(
+        r#"name: {name}
+topic:
+  name: {name}
+  partitions: 6
+  replication_factor: 1
+source:
+  type: csv_replay
+  path: {data}
+  key_column: Index
+{source_extra}
+sinks:
+  s3:
+    type: s3_json
+    bucket: {name}
+    endpoint: ${{env:S3_ENDPOINT}}
+    create_bucket: true
+    flush_size: 10000
+{sink_extra}
+"#,
+        data = dataset().display()
+    )
+}
+
+/// Every object under `prefix` in `bucket` (following continuation tokens), key → body.
+pub async fn read_bucket(client: &Client, bucket: &str) -> BTreeMap<String, String> {
+    let mut objects = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("list objects");
+        for object in page.contents() {
+            let key = object.key().expect("key").to_owned();
+            let body = client.get_object().bucket(bucket).key(&key).send().await.expect("get object");
+            let bytes = body.body.collect().await.expect("object body").into_bytes();
+            objects.insert(key, String::from_utf8(bytes.to_vec()).expect("utf-8 object"));
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    objects
+}
+
+/// The CSV as (header, rows of cell texts).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).expect("open csv");
+    let header = reader.headers().expect("header").iter().map(str::to_owned).collect();
+    let rows = reader
+        .records()
+        .map(|r| r.expect("csv row").iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Runs a command, failing the test with its output if it does not exit 0.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("run sluice");
+    assert!(
+        output.status.success(),
+        "sluice failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The text of a JSON value as it appears in the object (numbers keep their text).
+pub fn cell_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
