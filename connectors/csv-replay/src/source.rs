@@ -534,7 +534,6 @@ impl Pacer {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::io::Write;
-    use std::path::Path;
 
     use connect_core::plugin::SourceConfig;
     use flate2::write::GzEncoder;
@@ -1200,5 +1199,42 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
         let mut source = CsvReplaySource::new(config("x.csv"), &context(&dir));
         let message = fatal_message(source.poll(1).await);
         assert!(message.contains("before it was opened"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn probe_quoted_column() {
+        let dir = TempDir::new().unwrap();
+        let path = write_plain(&dir, "q.csv", "City,Day,Volume\n\"Paris, FR\",1,10\n\"Lyon\",\"2\",1.5\n");
+        let config = CsvReplayConfig { columns: BTreeMap::from([("Volume".to_owned(), ColumnType::Integer)]), ..config("q.csv") };
+        let message = fatal_message(run(&dir, &config, None).await);
+        println!("{message}");
+        assert!(message.contains(&format!("{}:3:13: column `Volume`", path.display())), "{message}");
+    }
+
+    #[tokio::test]
+    async fn probe_bom() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "b.csv", "\u{feff}Index,V\nHSI,1\n");
+        let config = CsvReplayConfig { key_column: Some("Index".into()), ..config("b.csv") };
+        let records = run(&dir, &config, None).await.unwrap();
+        println!("{:?}", records[0].position);
+        assert_eq!(values(&records), [r#"{"Index":"HSI","V":1}"#]);
+    }
+
+    #[tokio::test]
+    async fn probe_utf8() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("u.csv");
+        std::fs::write(&path, b"A,B\n\xc3\xa9,\xc3\xa9\xc3\xa9\xff\n").unwrap();
+        let message = fatal_message(run(&dir, &config("u.csv"), None).await);
+        println!("{message}");
+    }
+
+    #[tokio::test]
+    async fn probe_empty() {
+        let dir = TempDir::new().unwrap();
+        write_plain(&dir, "e.csv", "");
+        let message = fatal_message(run(&dir, &config("e.csv"), None).await);
+        println!("{message}");
     }
 }
