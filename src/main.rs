@@ -52,7 +52,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match real_main(cli) {
@@ -74,18 +76,30 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { files } => {
             let (pipelines, errors) = load_all(&files);
             for pipeline in &pipelines {
-                let sinks: Vec<String> = pipeline.sinks.iter().map(|s| format!("{} ({})", s.name, s.type_name)).collect();
+                let sinks: Vec<String> = pipeline
+                    .sinks
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name, s.type_name))
+                    .collect();
                 println!(
                     "ok: {} (pipeline `{}`): topic `{}`, source: {}, sinks: {}",
                     pipeline.file.display(),
                     pipeline.name,
                     pipeline.topic.name,
                     pipeline.source.as_ref().map_or("none", |s| s.type_name),
-                    if sinks.is_empty() { "none".to_owned() } else { sinks.join(", ") }
+                    if sinks.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        sinks.join(", ")
+                    }
                 );
             }
             report_config_errors(&errors);
-            Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Command::Run { files } => {
             let (pipelines, errors) = load_all(&files);
@@ -93,7 +107,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 report_config_errors(&errors);
                 return Ok(ExitCode::from(2));
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(run(pipelines))
         }
     }
@@ -131,7 +147,12 @@ fn print_plugins(registry: &Registry, example: Option<&str>) -> anyhow::Result<(
         return Ok(());
     }
     for plugin in registry.all() {
-        println!("{:<10} {:<14} {}", plugin.kind().to_string(), plugin.name, plugin.summary);
+        println!(
+            "{:<10} {:<14} {}",
+            plugin.kind().to_string(),
+            plugin.name,
+            plugin.summary
+        );
     }
     Ok(())
 }
@@ -150,19 +171,24 @@ async fn run(pipelines: Vec<PipelineConfig>) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// First Ctrl-C or SIGTERM: graceful stop (stop sources, drain, commit).
 /// Second: exit at once.
 async fn watch_signals(shutdown: CancellationToken) {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for SIGTERM");
-            return;
-        }
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                return;
+            }
+        };
     for round in 0.. {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -172,7 +198,9 @@ async fn watch_signals(shutdown: CancellationToken) {
             tracing::info!("stopping: sources stop, everything produced is sunk and committed; signal again to exit at once");
             shutdown.cancel();
         } else {
-            eprintln!("stopping at once; records produced but not yet sunk will be sunk by the next run");
+            eprintln!(
+                "stopping at once; records produced but not yet sunk will be sunk by the next run"
+            );
             std::process::exit(130);
         }
     }
@@ -187,7 +215,10 @@ fn print_summary(report: &PipelineReport, interrupted: bool) {
         humanize(report.elapsed)
     );
     if let Some(source) = report.source_type {
-        println!("  source   {source:<12} rows read        {:>10}", report.polled);
+        println!(
+            "  source   {source:<12} rows read        {:>10}",
+            report.polled
+        );
         println!(
             "  topic    {:<12} records produced {:>10}  ({:.0} records/s)",
             report.topic,

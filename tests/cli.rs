@@ -10,7 +10,10 @@ fn sluice() -> Command {
 
 #[test]
 fn the_binary_registers_every_bundled_plugin() {
-    let output = sluice().arg("plugins").output().expect("run sluice plugins");
+    let output = sluice()
+        .arg("plugins")
+        .output()
+        .expect("run sluice plugins");
     assert!(output.status.success());
     let listing = String::from_utf8_lossy(&output.stdout);
     let names: Vec<(&str, &str)> = listing
@@ -22,16 +25,29 @@ fn the_binary_registers_every_bundled_plugin() {
         .collect();
     assert_eq!(names, [("source", "csv_replay"), ("sink", "s3_json")]);
 
-    let example = sluice().args(["plugins", "--example", "s3_json"]).output().expect("run");
+    let example = sluice()
+        .args(["plugins", "--example", "s3_json"])
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&example.stdout).contains("type: s3_json"));
 }
 
 #[test]
 fn the_shipped_pipeline_and_examples_validate() {
     let root = common::repo_root();
-    let output = sluice().arg("validate").arg(root.join("pipelines/stock-market.yaml")).output().expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("source: csv_replay, sinks: s3 (s3_json)"));
+    let output = sluice()
+        .arg("validate")
+        .arg(root.join("pipelines/stock-market.yaml"))
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("source: csv_replay, sinks: s3 (s3_json)")
+    );
 }
 
 #[test]
@@ -58,6 +74,9 @@ fn validate_reports_every_error_with_file_line_and_column() {
         "4 problems found".to_owned(),
     ];
     for line in &expected {
-        assert!(stderr.contains(line.as_str()), "missing `{line}` in:\n{stderr}");
+        assert!(
+            stderr.contains(line.as_str()),
+            "missing `{line}` in:\n{stderr}"
+        );
     }
 }

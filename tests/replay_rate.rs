@@ -22,7 +22,11 @@ async fn replays_at_the_configured_rate_within_ten_percent() {
     );
     let started = std::time::Instant::now();
     run_ok(services.sluice().arg("run").arg(&pipeline));
-    assert!(started.elapsed() >= Duration::from_millis(2700), "600 rows at 200/s finished in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(2700),
+        "600 rows at 200/s finished in {:?}",
+        started.elapsed()
+    );
 
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &services.kafka)
@@ -39,8 +43,16 @@ async fn replays_at_the_configured_rate_within_ten_percent() {
             timestamps.push(message.timestamp().to_millis().expect("timestamp"));
         }
     }
-    assert_eq!(timestamps.len(), 600, "limit: 600 produced {} records", timestamps.len());
+    assert_eq!(
+        timestamps.len(),
+        600,
+        "limit: 600 produced {} records",
+        timestamps.len()
+    );
     let span_ms = (timestamps[599] - timestamps[0]) as f64;
     let rate = 599.0 / (span_ms / 1000.0);
-    assert!((180.0..=220.0).contains(&rate), "measured {rate:.1} records/s over {span_ms} ms, wanted 200 ± 10%");
+    assert!(
+        (180.0..=220.0).contains(&rate),
+        "measured {rate:.1} records/s over {span_ms} ms, wanted 200 ± 10%"
+    );
 }

@@ -4,39 +4,65 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{cell_text, dataset, read_bucket, read_csv, stock_pipeline, unique, write_pipeline, Services};
+use common::{
+    cell_text, dataset, read_bucket, read_csv, stock_pipeline, unique, write_pipeline, Services,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_replay_exits_zero_with_everything_produced_sunk() {
     let services = Services::get();
     let name = unique("sigterm");
     let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = write_pipeline(dir.path(), &stock_pipeline(&name, "  rate: 2000/s", "    rotate_interval: 60s"));
+    let pipeline = write_pipeline(
+        dir.path(),
+        &stock_pipeline(&name, "  rate: 2000/s", "    rotate_interval: 60s"),
+    );
 
-    let mut child = services.sluice().arg("run").arg(&pipeline).stdout(std::process::Stdio::piped()).spawn().expect("spawn sluice");
+    let mut child = services
+        .sluice()
+        .arg("run")
+        .arg(&pipeline)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
     std::thread::sleep(Duration::from_secs(6));
-    let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(90);
     let exit = loop {
         if let Some(exit) = child.try_wait().expect("wait") {
             break exit;
         }
-        assert!(Instant::now() < deadline, "sluice did not stop within 90 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "sluice did not stop within 90 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let output = child.wait_with_output().expect("output");
     let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(exit.success(), "exit status {exit} after SIGTERM; summary:\n{summary}");
+    assert!(
+        exit.success(),
+        "exit status {exit} after SIGTERM; summary:\n{summary}"
+    );
     assert!(summary.contains("stopped"), "summary:\n{summary}");
 
     let produced = services.topic_record_count(&name) as usize;
-    assert!(produced > 1000 && produced < 104_224, "SIGTERM after 6 s at 2000/s, but {produced} records were produced");
+    assert!(
+        produced > 1000 && produced < 104_224,
+        "SIGTERM after 6 s at 2000/s, but {produced} records were produced"
+    );
 
     // The bucket holds exactly the first `produced` rows of the file, once each.
     let (_, rows) = read_csv(&dataset());
-    let expected: std::collections::BTreeSet<(String, String)> =
-        rows[..produced].iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    let expected: std::collections::BTreeSet<(String, String)> = rows[..produced]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
     let mut landed = Vec::new();
     for body in read_bucket(&services.s3().await, &name).await.values() {
         for line in body.lines() {
@@ -44,7 +70,11 @@ async fn sigterm_mid_replay_exits_zero_with_everything_produced_sunk() {
             landed.push((cell_text(&value["Index"]), cell_text(&value["Date"])));
         }
     }
-    assert_eq!(landed.len(), produced, "records in the bucket vs records produced");
+    assert_eq!(
+        landed.len(),
+        produced,
+        "records in the bucket vs records produced"
+    );
     let landed: std::collections::BTreeSet<_> = landed.into_iter().collect();
     assert_eq!(landed, expected);
 }

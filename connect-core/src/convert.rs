@@ -63,9 +63,17 @@ mod tests {
     #[test]
     fn string_writes_strings_raw_and_rejects_bad_utf8() {
         let mut out = Vec::new();
-        Converter::String.encode_into(&Value::String("000001.SS".into()), &mut out).unwrap();
+        Converter::String
+            .encode_into(&Value::String("000001.SS".into()), &mut out)
+            .unwrap();
         assert_eq!(out, b"000001.SS");
-        assert_eq!(Converter::String.decode(b"NYA").unwrap(), Value::String("NYA".into()));
-        assert!(matches!(Converter::String.decode(b"ab\xff"), Err(ConvertError::Utf8(2))));
+        assert_eq!(
+            Converter::String.decode(b"NYA").unwrap(),
+            Value::String("NYA".into())
+        );
+        assert!(matches!(
+            Converter::String.decode(b"ab\xff"),
+            Err(ConvertError::Utf8(2))
+        ));
     }
 }

@@ -84,13 +84,19 @@ pub fn consumer_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
 
 /// Creates the pipeline's topic if it is missing (when `topic.create` is on),
 /// then returns its partition count.
-pub async fn ensure_topic(kafka: &KafkaConfig, topic: &TopicConfig, timeout: Duration) -> Result<usize, KafkaGlueError> {
+pub async fn ensure_topic(
+    kafka: &KafkaConfig,
+    topic: &TopicConfig,
+    timeout: Duration,
+) -> Result<usize, KafkaGlueError> {
     let admin: AdminClient<DefaultClientContext> =
-        base_config(kafka).create().map_err(|source| KafkaGlueError::Client {
-            role: "admin",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        base_config(kafka)
+            .create()
+            .map_err(|source| KafkaGlueError::Client {
+                role: "admin",
+                bootstrap: kafka.bootstrap_servers.clone(),
+                source,
+            })?;
     if let Some(count) = partition_count(&admin, &topic.name, timeout)? {
         if topic.partitions.is_some_and(|want| want as usize != count) {
             tracing::warn!(topic = %topic.name, existing = count, configured = ?topic.partitions, "topic exists with a different partition count; using it as it is");
@@ -100,7 +106,8 @@ pub async fn ensure_topic(kafka: &KafkaConfig, topic: &TopicConfig, timeout: Dur
     if !topic.create {
         return Err(KafkaGlueError::Topic {
             topic: topic.name.clone(),
-            message: "does not exist and `topic.create` is false; create it or set `create: true`".to_owned(),
+            message: "does not exist and `topic.create` is false; create it or set `create: true`"
+                .to_owned(),
         });
     }
     let new_topic = NewTopic::new(
@@ -109,10 +116,16 @@ pub async fn ensure_topic(kafka: &KafkaConfig, topic: &TopicConfig, timeout: Dur
         TopicReplication::Fixed(topic.replication_factor.unwrap_or(-1)),
     );
     let options = AdminOptions::new().operation_timeout(Some(timeout));
-    let results = admin.create_topics([&new_topic], &options).await.map_err(|e| KafkaGlueError::Topic {
-        topic: topic.name.clone(),
-        message: format!("cannot create it: {e}; is Kafka reachable at {}?", kafka.bootstrap_servers),
-    })?;
+    let results = admin
+        .create_topics([&new_topic], &options)
+        .await
+        .map_err(|e| KafkaGlueError::Topic {
+            topic: topic.name.clone(),
+            message: format!(
+                "cannot create it: {e}; is Kafka reachable at {}?",
+                kafka.bootstrap_servers
+            ),
+        })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -141,13 +154,17 @@ pub async fn ensure_topic(kafka: &KafkaConfig, topic: &TopicConfig, timeout: Dur
     }
 }
 
-fn partition_count(admin: &AdminClient<DefaultClientContext>, topic: &str, timeout: Duration) -> Result<Option<usize>, KafkaGlueError> {
-    let metadata = tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), timeout)).map_err(|e| {
-        KafkaGlueError::Topic {
-            topic: topic.to_owned(),
-            message: format!("cannot read metadata: {e}; is Kafka reachable?"),
-        }
-    })?;
+fn partition_count(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, KafkaGlueError> {
+    let metadata =
+        tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), timeout))
+            .map_err(|e| KafkaGlueError::Topic {
+                topic: topic.to_owned(),
+                message: format!("cannot read metadata: {e}; is Kafka reachable?"),
+            })?;
     Ok(metadata
         .topics()
         .iter()

@@ -141,7 +141,11 @@ pub trait SinkConfig: Debug + Send + Sync {
 
     /// Creates the sink instance. May do I/O (make clients, check or create
     /// the destination). `stats` is where the sink counts what it wrote.
-    async fn build(&self, ctx: &BuildContext, stats: Arc<SinkStats>) -> ConnectorResult<Box<dyn Sink>>;
+    async fn build(
+        &self,
+        ctx: &BuildContext,
+        stats: Arc<SinkStats>,
+    ) -> ConnectorResult<Box<dyn Sink>>;
 }
 
 /// How much a [`Sink::flush`] must write.

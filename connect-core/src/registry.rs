@@ -135,10 +135,18 @@ macro_rules! register_plugin {
             }
         }
     };
-    (@factory source, $config:ty) => { $crate::registry::PluginFactory::Source($crate::registry::parse_source::<$config>) };
-    (@factory sink, $config:ty) => { $crate::registry::PluginFactory::Sink($crate::registry::parse_sink::<$config>) };
-    (@factory transform, $config:ty) => { $crate::registry::PluginFactory::Transform($crate::registry::parse_transform::<$config>) };
-    (@factory predicate, $config:ty) => { $crate::registry::PluginFactory::Predicate($crate::registry::parse_predicate::<$config>) };
+    (@factory source, $config:ty) => {
+        $crate::registry::PluginFactory::Source($crate::registry::parse_source::<$config>)
+    };
+    (@factory sink, $config:ty) => {
+        $crate::registry::PluginFactory::Sink($crate::registry::parse_sink::<$config>)
+    };
+    (@factory transform, $config:ty) => {
+        $crate::registry::PluginFactory::Transform($crate::registry::parse_transform::<$config>)
+    };
+    (@factory predicate, $config:ty) => {
+        $crate::registry::PluginFactory::Predicate($crate::registry::parse_predicate::<$config>)
+    };
 }
 
 /// The registry could not be built.
@@ -198,7 +206,11 @@ impl Registry {
     }
 
     /// The plugin of `kind` named `name`, or an error message listing the valid names.
-    pub fn lookup(&self, kind: PluginKind, name: &str) -> Result<&'static PluginRegistration, String> {
+    pub fn lookup(
+        &self,
+        kind: PluginKind,
+        name: &str,
+    ) -> Result<&'static PluginRegistration, String> {
         if let Some(found) = self.plugins.get(&(kind, name)) {
             return Ok(found);
         }
@@ -209,14 +221,24 @@ impl Registry {
         let valid = if names.is_empty() {
             "none are registered in this binary".to_owned()
         } else {
-            format!("registered {kind}s: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+            format!(
+                "registered {kind}s: {}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         Err(format!("unknown {kind} type `{name}`{hint}; {valid}"))
     }
 
     /// The names registered for `kind`, sorted.
     pub fn names(&self, kind: PluginKind) -> impl Iterator<Item = &'static str> + '_ {
-        self.plugins.keys().filter(move |(k, _)| *k == kind).map(|(_, n)| *n)
+        self.plugins
+            .keys()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, n)| *n)
     }
 }
 
@@ -245,14 +267,19 @@ mod tests {
 
     #[test]
     fn duplicate_names_fail_and_unknown_names_list_the_valid_ones() {
-        let error = Registry::from_registrations([&A, &B]).err().expect("duplicate accepted");
+        let error = Registry::from_registrations([&A, &B])
+            .err()
+            .expect("duplicate accepted");
         assert_eq!(
             error.to_string(),
             "source plugin `same` is registered twice (by crate `crate-a` and by crate `crate-b`); rename one of them"
         );
         let registry = Registry::from_registrations([&A]).expect("one registration");
         assert_eq!(
-            registry.lookup(PluginKind::Source, "sme").err().expect("unknown accepted"),
+            registry
+                .lookup(PluginKind::Source, "sme")
+                .err()
+                .expect("unknown accepted"),
             "unknown source type `sme` (did you mean `same`?); registered sources: `same`"
         );
         assert!(registry.lookup(PluginKind::Sink, "same").is_err());

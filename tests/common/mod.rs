@@ -40,7 +40,8 @@ impl Services {
             for line in text.lines() {
                 let line = line.trim().trim_start_matches("export ").trim();
                 if let Some((k, v)) = line.split_once('=') {
-                    vars.entry(k.to_owned()).or_insert_with(|| v.trim_matches('"').trim_matches('\'').to_owned());
+                    vars.entry(k.to_owned())
+                        .or_insert_with(|| v.trim_matches('"').trim_matches('\'').to_owned());
                 }
             }
         }
@@ -72,7 +73,13 @@ impl Services {
     }
 
     pub async fn s3(&self) -> Client {
-        let credentials = aws_sdk_s3::config::Credentials::new(&self.access_key, &self.secret_key, None, None, "tests");
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "tests",
+        );
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new(self.region.clone()))
@@ -90,13 +97,17 @@ impl Services {
             .set("group.id", "sluice-tests-watermarks")
             .create()
             .expect("consumer");
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
         metadata
             .topics()
             .iter()
             .flat_map(|t| t.partitions())
             .map(|p| {
-                let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks");
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                    .expect("watermarks");
                 high - low
             })
             .sum()
@@ -110,7 +121,11 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Writes `text` as a pipeline file in `dir`.
@@ -160,9 +175,18 @@ pub async fn read_bucket(client: &Client, bucket: &str) -> BTreeMap<String, Stri
             .expect("list objects");
         for object in page.contents() {
             let key = object.key().expect("key").to_owned();
-            let body = client.get_object().bucket(bucket).key(&key).send().await.expect("get object");
+            let body = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get object");
             let bytes = body.body.collect().await.expect("object body").into_bytes();
-            objects.insert(key, String::from_utf8(bytes.to_vec()).expect("utf-8 object"));
+            objects.insert(
+                key,
+                String::from_utf8(bytes.to_vec()).expect("utf-8 object"),
+            );
         }
         token = page.next_continuation_token().map(str::to_owned);
         if token.is_none() {
@@ -175,7 +199,12 @@ pub async fn read_bucket(client: &Client, bucket: &str) -> BTreeMap<String, Stri
 /// The CSV as (header, rows of cell texts).
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_path(path).expect("open csv");
-    let header = reader.headers().expect("header").iter().map(str::to_owned).collect();
+    let header = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let rows = reader
         .records()
         .map(|r| r.expect("csv row").iter().map(str::to_owned).collect())

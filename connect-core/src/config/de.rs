@@ -60,7 +60,8 @@ struct NodeDeserializer<'a> {
 impl<'a> NodeDeserializer<'a> {
     fn locate(&self, mut error: DeError) -> DeError {
         if !error.reported {
-            self.diags.report(self.node.mark, &self.node.path, error.message.clone());
+            self.diags
+                .report(self.node.mark, &self.node.path, error.message.clone());
             error.reported = true;
         }
         error
@@ -79,7 +80,9 @@ impl<'a> NodeDeserializer<'a> {
     fn parse<T: std::str::FromStr>(&self, expected: &str) -> Result<T, DeError> {
         let text = self.scalar(expected)?;
         text.trim().parse().map_err(|_| {
-            self.locate(de::Error::custom(format!("expected {expected}, found `{text}`")))
+            self.locate(de::Error::custom(format!(
+                "expected {expected}, found `{text}`"
+            )))
         })
     }
 
@@ -110,7 +113,8 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
                     visitor.visit_i64(i)
                 } else if let Ok(u) = text.parse::<u64>() {
                     visitor.visit_u64(u)
-                } else if let Some(f) = text.parse::<f64>().ok().filter(|_| looks_like_float(text)) {
+                } else if let Some(f) = text.parse::<f64>().ok().filter(|_| looks_like_float(text))
+                {
                     visitor.visit_f64(f)
                 } else {
                     visitor.visit_str(text)
@@ -144,8 +148,18 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
     deserialize_number!(deserialize_i16, visit_i16, i16, "an integer (i16)");
     deserialize_number!(deserialize_i32, visit_i32, i32, "an integer");
     deserialize_number!(deserialize_i64, visit_i64, i64, "an integer");
-    deserialize_number!(deserialize_u8, visit_u8, u8, "a non-negative integer below 256");
-    deserialize_number!(deserialize_u16, visit_u16, u16, "a non-negative integer below 65536");
+    deserialize_number!(
+        deserialize_u8,
+        visit_u8,
+        u8,
+        "a non-negative integer below 256"
+    );
+    deserialize_number!(
+        deserialize_u16,
+        visit_u16,
+        u16,
+        "a non-negative integer below 65536"
+    );
     deserialize_number!(deserialize_u32, visit_u32, u32, "a non-negative integer");
     deserialize_number!(deserialize_u64, visit_u64, u64, "a non-negative integer");
     deserialize_number!(deserialize_f32, visit_f32, f32, "a number");
@@ -184,26 +198,44 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
         if self.node.is_null() {
             self.with(visitor.visit_unit())
         } else {
-            Err(self.locate(de::Error::custom(format!("expected null, found {}", self.node.type_name()))))
+            Err(self.locate(de::Error::custom(format!(
+                "expected null, found {}",
+                self.node.type_name()
+            ))))
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.with(visitor.visit_newtype_struct(self))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.kind {
             NodeKind::Seq(_) => self.deserialize_any(visitor),
-            _ => Err(self.locate(de::Error::custom(format!("expected a list, found {}", self.node.type_name())))),
+            _ => Err(self.locate(de::Error::custom(format!(
+                "expected a list, found {}",
+                self.node.type_name()
+            )))),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -224,7 +256,10 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
                 value: None,
                 diags: self.diags,
             })),
-            _ => Err(self.locate(de::Error::custom(format!("expected a mapping, found {}", self.node.type_name())))),
+            _ => Err(self.locate(de::Error::custom(format!(
+                "expected a mapping, found {}",
+                self.node.type_name()
+            )))),
         }
     }
 
@@ -241,7 +276,8 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
                     let name = key.as_str().unwrap_or_default();
                     let known = fields.contains(&name);
                     if !known {
-                        self.diags.report(key.mark, &key.path, unknown_field_message(name, fields));
+                        self.diags
+                            .report(key.mark, &key.path, unknown_field_message(name, fields));
                     }
                     known
                 })
@@ -282,11 +318,13 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
                     ))))
                 }
             }
-            NodeKind::Map(entries) if entries.len() == 1 => self.with(visitor.visit_enum(EnumAccess {
-                key: &entries[0].0,
-                value: &entries[0].1,
-                diags: self.diags,
-            })),
+            NodeKind::Map(entries) if entries.len() == 1 => {
+                self.with(visitor.visit_enum(EnumAccess {
+                    key: &entries[0].0,
+                    value: &entries[0].1,
+                    diags: self.diags,
+                }))
+            }
             _ => Err(self.locate(de::Error::custom(format!(
                 "expected one of {}, found {}",
                 list_names(variants),
@@ -313,7 +351,9 @@ fn parse_bool(text: &str) -> Option<bool> {
 }
 
 fn looks_like_float(text: &str) -> bool {
-    text.bytes().any(|b| b.is_ascii_digit()) && !text.eq_ignore_ascii_case("infinity") && !text.eq_ignore_ascii_case("nan")
+    text.bytes().any(|b| b.is_ascii_digit())
+        && !text.eq_ignore_ascii_case("infinity")
+        && !text.eq_ignore_ascii_case("nan")
 }
 
 /// "unknown field `x`; expected one of ..." with a likely typo first.
@@ -321,11 +361,18 @@ pub fn unknown_field_message(name: &str, fields: &[&str]) -> String {
     let hint = suggest(name, fields.iter().copied())
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
-    format!("unknown key `{name}`{hint}; expected one of {}", list_names(fields))
+    format!(
+        "unknown key `{name}`{hint}; expected one of {}",
+        list_names(fields)
+    )
 }
 
 fn list_names(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct SeqAccess<'a> {
@@ -336,11 +383,17 @@ struct SeqAccess<'a> {
 impl<'de, 'a> de::SeqAccess<'de> for SeqAccess<'a> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             None => Ok(None),
             Some(node) => {
-                let de = NodeDeserializer { node, diags: self.diags };
+                let de = NodeDeserializer {
+                    node,
+                    diags: self.diags,
+                };
                 seed.deserialize(de).map(Some).map_err(|e| de.locate(e))
             }
         }
@@ -360,23 +413,31 @@ struct MapAccess<'a> {
 impl<'de, 'a> de::MapAccess<'de> for MapAccess<'a> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             None => Ok(None),
             Some((key, value)) => {
                 self.value = Some(value);
-                let de = NodeDeserializer { node: key, diags: self.diags };
+                let de = NodeDeserializer {
+                    node: key,
+                    diags: self.diags,
+                };
                 seed.deserialize(de).map(Some).map_err(|e| de.locate(e))
             }
         }
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let node = self
-            .value
-            .take()
-            .ok_or_else(|| <DeError as de::Error>::custom("a mapping value was requested before its key"))?;
-        let de = NodeDeserializer { node, diags: self.diags };
+        let node = self.value.take().ok_or_else(|| {
+            <DeError as de::Error>::custom("a mapping value was requested before its key")
+        })?;
+        let de = NodeDeserializer {
+            node,
+            diags: self.diags,
+        };
         seed.deserialize(de).map_err(|e| de.locate(e))
     }
 
@@ -395,10 +456,22 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = DeError;
     type Variant = NodeDeserializer<'a>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DeError> {
-        let key = NodeDeserializer { node: self.key, diags: self.diags };
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), DeError> {
+        let key = NodeDeserializer {
+            node: self.key,
+            diags: self.diags,
+        };
         let variant = seed.deserialize(key).map_err(|e| key.locate(e))?;
-        Ok((variant, NodeDeserializer { node: self.value, diags: self.diags }))
+        Ok((
+            variant,
+            NodeDeserializer {
+                node: self.value,
+                diags: self.diags,
+            },
+        ))
     }
 }
 
@@ -417,7 +490,11 @@ impl<'de, 'a> de::VariantAccess<'de> for NodeDeserializer<'a> {
         de::Deserializer::deserialize_seq(self, visitor)
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value, DeError> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         de::Deserializer::deserialize_struct(self, "", fields, visitor)
     }
 }
@@ -455,9 +532,19 @@ mod tests {
     #[test]
     fn reads_a_valid_document() {
         let diags = Diagnostics::new("t.yaml");
-        let node = parse_document_with("name: a\ninner:\n  bucket: b\n  size: 3\n", &diags, &|_| None).unwrap();
+        let node =
+            parse_document_with("name: a\ninner:\n  bucket: b\n  size: 3\n", &diags, &|_| {
+                None
+            })
+            .unwrap();
         let outer: Outer = from_node(&node, &diags).unwrap();
-        assert_eq!(outer.inner, Inner { bucket: "b".into(), size: 3 });
+        assert_eq!(
+            outer.inner,
+            Inner {
+                bucket: "b".into(),
+                size: 3
+            }
+        );
         assert!(diags.is_empty());
     }
 
@@ -476,10 +563,16 @@ mod tests {
     #[test]
     fn reports_wrong_types_and_missing_fields_where_they_are() {
         let found = errors("name: a\ninner:\n  bucket: b\n  size: lots\n");
-        assert_eq!(found, vec!["t.yaml:4:9: inner.size: expected a non-negative integer, found `lots`"]);
+        assert_eq!(
+            found,
+            vec!["t.yaml:4:9: inner.size: expected a non-negative integer, found `lots`"]
+        );
         let found = errors("name: a\ninner:\n  size: 2\n");
         assert_eq!(found, vec!["t.yaml:3:3: inner: missing field `bucket`"]);
         let found = errors("name: [1]\ninner: {bucket: b}\n");
-        assert_eq!(found, vec!["t.yaml:1:7: name: expected a string, found a list"]);
+        assert_eq!(
+            found,
+            vec!["t.yaml:1:7: name: expected a string, found a list"]
+        );
     }
 }

@@ -126,7 +126,11 @@ pub fn parse_document_with(
     let mut parser = Parser::new_from_str(text);
     if let Err(error) = parser.load(&mut builder, true) {
         let marker = error.marker();
-        diags.report(to_mark(marker), "", format!("invalid YAML: {}", error.info()));
+        diags.report(
+            to_mark(marker),
+            "",
+            format!("invalid YAML: {}", error.info()),
+        );
         return None;
     }
     if builder.documents > 1 {
@@ -224,9 +228,12 @@ impl MarkedEventReceiver for TreeBuilder {
                 }
                 self.push_value(node);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(new(NodeKind::Seq(Vec::new())), anchor)),
+            Event::SequenceStart(anchor, _) => self
+                .stack
+                .push(Frame::Seq(new(NodeKind::Seq(Vec::new())), anchor)),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(new(NodeKind::Map(Vec::new())), anchor, None))
+                self.stack
+                    .push(Frame::Map(new(NodeKind::Map(Vec::new())), anchor, None))
             }
             Event::SequenceEnd | Event::MappingEnd => self.finish(),
             Event::Alias(anchor) => {
@@ -244,7 +251,12 @@ impl MarkedEventReceiver for TreeBuilder {
 }
 
 /// Fills in paths, checks keys and interpolates scalar values.
-fn assign_paths(node: &mut Node, path: String, diags: &Diagnostics, env: &dyn Fn(&str) -> Option<String>) {
+fn assign_paths(
+    node: &mut Node,
+    path: String,
+    diags: &Diagnostics,
+    env: &dyn Fn(&str) -> Option<String>,
+) {
     node.path = path;
     match &mut node.kind {
         NodeKind::Scalar { text, .. } => {
@@ -273,7 +285,10 @@ fn assign_paths(node: &mut Node, path: String, diags: &Diagnostics, env: &dyn Fn
                     diags.report(
                         key.mark,
                         &child,
-                        format!("duplicate key `{name}` (first set at line {}); keep one", first.line),
+                        format!(
+                            "duplicate key `{name}` (first set at line {}); keep one",
+                            first.line
+                        ),
                     );
                 }
                 assign_paths(value, child, diags, env);
@@ -335,7 +350,9 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             None => (reference, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`{name}` is not an environment variable name (letters, digits, `_`)"));
+            return Err(format!(
+                "`{name}` is not an environment variable name (letters, digits, `_`)"
+            ));
         }
         match (env(name), default) {
             (Some(value), _) => out.push_str(&value),
@@ -365,8 +382,12 @@ mod tests {
         assert_eq!(interpolate("x-${env:NOPE:-d}-y", &env).unwrap(), "x-d-y");
         assert_eq!(interpolate("$${env:HOST}", &env).unwrap(), "${env:HOST}");
         assert_eq!(interpolate("cost $5", &env).unwrap(), "cost $5");
-        assert!(interpolate("${env:NOPE}", &env).unwrap_err().contains("`NOPE` is not set"));
-        assert!(interpolate("${vault:x}", &env).unwrap_err().contains("unknown reference provider `vault`"));
+        assert!(interpolate("${env:NOPE}", &env)
+            .unwrap_err()
+            .contains("`NOPE` is not set"));
+        assert!(interpolate("${vault:x}", &env)
+            .unwrap_err()
+            .contains("unknown reference provider `vault`"));
     }
 
     #[test]
@@ -375,14 +396,40 @@ mod tests {
         let text = "name: x\nsinks:\n  s3:\n    bucket: \"${env:HOST}\"\n    list: [a, b]\n";
         let root = parse_document_with(text, &diags, &env).unwrap();
         assert!(diags.is_empty());
-        let bucket = root.get("sinks").unwrap().get("s3").unwrap().get("bucket").unwrap();
+        let bucket = root
+            .get("sinks")
+            .unwrap()
+            .get("s3")
+            .unwrap()
+            .get("bucket")
+            .unwrap();
         assert_eq!(bucket.as_str(), Some("kafka:9092"));
-        assert_eq!(bucket.mark, Mark { line: 4, column: 13 });
+        assert_eq!(
+            bucket.mark,
+            Mark {
+                line: 4,
+                column: 13
+            }
+        );
         assert_eq!(bucket.path, "sinks.s3.bucket");
-        let list = root.get("sinks").unwrap().get("s3").unwrap().get("list").unwrap();
-        let NodeKind::Seq(items) = &list.kind else { panic!("not a list") };
+        let list = root
+            .get("sinks")
+            .unwrap()
+            .get("s3")
+            .unwrap()
+            .get("list")
+            .unwrap();
+        let NodeKind::Seq(items) = &list.kind else {
+            panic!("not a list")
+        };
         assert_eq!(items[1].path, "sinks.s3.list[1]");
-        assert_eq!(items[1].mark, Mark { line: 5, column: 15 });
+        assert_eq!(
+            items[1].mark,
+            Mark {
+                line: 5,
+                column: 15
+            }
+        );
     }
 
     #[test]

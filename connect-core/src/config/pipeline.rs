@@ -224,9 +224,21 @@ pub fn parse_pipeline(text: &str, path: &Path) -> Result<PipelineConfig, ConfigE
     }
 }
 
-fn build(root: &Node, path: &Path, registry: &Registry, diags: &Diagnostics) -> Option<PipelineConfig> {
+fn build(
+    root: &Node,
+    path: &Path,
+    registry: &Registry,
+    diags: &Diagnostics,
+) -> Option<PipelineConfig> {
     let Some(entries) = root.entries() else {
-        diags.report(root.mark, "", format!("a pipeline is a mapping with keys `name`, `topic`, `source`, `sinks`; found {}", root.type_name()));
+        diags.report(
+            root.mark,
+            "",
+            format!(
+                "a pipeline is a mapping with keys `name`, `topic`, `source`, `sinks`; found {}",
+                root.type_name()
+            ),
+        );
         return None;
     };
     for (key, _) in entries {
@@ -237,7 +249,11 @@ fn build(root: &Node, path: &Path, registry: &Registry, diags: &Diagnostics) -> 
     }
     let name = required::<String>(root, "name", diags);
     if let (Some(name), Some(node)) = (&name, root.get("name")) {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             diags.report(node.mark, &node.path, format!("pipeline name `{name}` may use only letters, digits, `-`, `_` and `.` (it names Kafka consumer groups)"));
         }
     }
@@ -254,14 +270,24 @@ fn build(root: &Node, path: &Path, registry: &Registry, diags: &Diagnostics) -> 
     }
     let source = root.get("source").and_then(|node| {
         let (type_name, config_node) = plugin_type(node, registry, PluginKind::Source, diags)?;
-        let PluginFactory::Source(parse) = type_name.factory else { return None };
+        let PluginFactory::Source(parse) = type_name.factory else {
+            return None;
+        };
         let config = parse(&config_node, diags)?;
         report_issues(&config_node, config.validate(), diags);
-        Some(PluginInstance { name: "source".to_owned(), type_name: type_name.name, config })
+        Some(PluginInstance {
+            name: "source".to_owned(),
+            type_name: type_name.name,
+            config,
+        })
     });
     let sinks = parse_sinks(root, registry, diags);
     if root.get("source").is_none() && root.get("sinks").is_none() {
-        diags.report(root.mark, "", "a pipeline needs a `source`, one or more `sinks`, or both");
+        diags.report(
+            root.mark,
+            "",
+            "a pipeline needs a `source`, one or more `sinks`, or both",
+        );
     }
     Some(PipelineConfig {
         name: name?,
@@ -277,9 +303,20 @@ fn build(root: &Node, path: &Path, registry: &Registry, diags: &Diagnostics) -> 
 fn validate_topic(topic: &TopicConfig, node: &Node, diags: &Diagnostics) {
     if topic.name.is_empty()
         || topic.name.len() > 249
-        || !topic.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || !topic
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        report_field(node, "name", format!("`{}` is not a Kafka topic name (1 to 249 of letters, digits, `-`, `_`, `.`)", topic.name), diags);
+        report_field(
+            node,
+            "name",
+            format!(
+                "`{}` is not a Kafka topic name (1 to 249 of letters, digits, `-`, `_`, `.`)",
+                topic.name
+            ),
+            diags,
+        );
     }
     if topic.partitions.is_some_and(|p| p < 1) {
         report_field(node, "partitions", "must be at least 1", diags);
@@ -289,27 +326,58 @@ fn validate_topic(topic: &TopicConfig, node: &Node, diags: &Diagnostics) {
     }
 }
 
-fn parse_sinks(root: &Node, registry: &Registry, diags: &Diagnostics) -> Vec<PluginInstance<Box<dyn SinkConfig>>> {
-    let Some(node) = root.get("sinks") else { return Vec::new() };
+fn parse_sinks(
+    root: &Node,
+    registry: &Registry,
+    diags: &Diagnostics,
+) -> Vec<PluginInstance<Box<dyn SinkConfig>>> {
+    let Some(node) = root.get("sinks") else {
+        return Vec::new();
+    };
     let Some(entries) = node.entries() else {
-        diags.report(node.mark, &node.path, format!("`sinks` is a mapping from a sink name to its config; found {}", node.type_name()));
+        diags.report(
+            node.mark,
+            &node.path,
+            format!(
+                "`sinks` is a mapping from a sink name to its config; found {}",
+                node.type_name()
+            ),
+        );
         return Vec::new();
     };
     let mut sinks = Vec::new();
     for (key, value) in entries {
         let name = key.as_str().unwrap_or_default().to_owned();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        {
             diags.report(key.mark, &key.path, format!("sink name `{name}` may use only letters, digits, `-` and `_` (it names a Kafka consumer group)"));
         }
-        let Some((registration, config_node)) = plugin_type(value, registry, PluginKind::Sink, diags) else { continue };
-        let PluginFactory::Sink(parse) = registration.factory else { continue };
+        let Some((registration, config_node)) =
+            plugin_type(value, registry, PluginKind::Sink, diags)
+        else {
+            continue;
+        };
+        let PluginFactory::Sink(parse) = registration.factory else {
+            continue;
+        };
         if let Some(config) = parse(&config_node, diags) {
             report_issues(&config_node, config.validate(), diags);
-            sinks.push(PluginInstance { name, type_name: registration.name, config });
+            sinks.push(PluginInstance {
+                name,
+                type_name: registration.name,
+                config,
+            });
         }
     }
     if entries.is_empty() {
-        diags.report(node.mark, &node.path, "`sinks` is empty; add a sink or remove the key");
+        diags.report(
+            node.mark,
+            &node.path,
+            "`sinks` is empty; add a sink or remove the key",
+        );
     }
     sinks
 }
@@ -322,16 +390,37 @@ fn plugin_type(
     diags: &Diagnostics,
 ) -> Option<(&'static crate::registry::PluginRegistration, Node)> {
     if node.entries().is_none() {
-        diags.report(node.mark, &node.path, format!("a {kind} is a mapping with a `type` key; found {}", node.type_name()));
+        diags.report(
+            node.mark,
+            &node.path,
+            format!(
+                "a {kind} is a mapping with a `type` key; found {}",
+                node.type_name()
+            ),
+        );
         return None;
     }
     let Some((type_key, type_node)) = node.entry("type") else {
         let valid: Vec<String> = registry.names(kind).map(|n| format!("`{n}`")).collect();
-        diags.report(node.mark, &node.path, format!("missing key `type`; registered {kind}s: {}", valid.join(", ")));
+        diags.report(
+            node.mark,
+            &node.path,
+            format!(
+                "missing key `type`; registered {kind}s: {}",
+                valid.join(", ")
+            ),
+        );
         return None;
     };
     let Some(type_name) = type_node.as_str() else {
-        diags.report(type_node.mark, &type_key.path, format!("`type` is a {kind} type name; found {}", type_node.type_name()));
+        diags.report(
+            type_node.mark,
+            &type_key.path,
+            format!(
+                "`type` is a {kind} type name; found {}",
+                type_node.type_name()
+            ),
+        );
         return None;
     };
     match registry.lookup(kind, type_name) {
@@ -373,7 +462,11 @@ fn report_field(node: &Node, field: &str, message: impl Into<String>, diags: &Di
     diags.report(target.mark, &path, message);
 }
 
-fn required<T: serde::de::DeserializeOwned>(root: &Node, key: &str, diags: &Diagnostics) -> Option<T> {
+fn required<T: serde::de::DeserializeOwned>(
+    root: &Node,
+    key: &str,
+    diags: &Diagnostics,
+) -> Option<T> {
     match root.get(key) {
         Some(node) => from_node(node, diags),
         None => {
@@ -384,7 +477,11 @@ fn required<T: serde::de::DeserializeOwned>(root: &Node, key: &str, diags: &Diag
 }
 
 /// `Some(None)` when absent, `Some(Some(value))` when valid, `None` when invalid.
-fn optional<T: serde::de::DeserializeOwned>(root: &Node, key: &str, diags: &Diagnostics) -> Option<Option<T>> {
+fn optional<T: serde::de::DeserializeOwned>(
+    root: &Node,
+    key: &str,
+    diags: &Diagnostics,
+) -> Option<Option<T>> {
     match root.get(key) {
         Some(node) => from_node(node, diags).map(Some),
         None => Some(None),

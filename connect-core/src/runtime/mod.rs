@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
 use crate::kafka::{ensure_topic, KafkaGlueError};
-use source::SourceEnd;
 
 /// A pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +149,10 @@ pub struct PipelineReport {
 /// Runs one pipeline until its finite source is exhausted and drained through
 /// every sink, or until `shutdown` (then: stop the source, wait for Kafka's
 /// acknowledgements, drain the sinks up to what was produced, commit).
-pub async fn run_pipeline(pipeline: Arc<PipelineConfig>, shutdown: CancellationToken) -> Result<PipelineReport, RuntimeError> {
+pub async fn run_pipeline(
+    pipeline: Arc<PipelineConfig>,
+    shutdown: CancellationToken,
+) -> Result<PipelineReport, RuntimeError> {
     let started = Instant::now();
     ensure_topic(&pipeline.kafka, &pipeline.topic, Duration::from_secs(30)).await?;
 
@@ -172,7 +174,14 @@ pub async fn run_pipeline(pipeline: Arc<PipelineConfig>, shutdown: CancellationT
             }
             result
         });
-        async move { task.await.unwrap_or_else(|e| Err(RuntimeError::Task { pipeline: name, message: e.to_string() })) }
+        async move {
+            task.await.unwrap_or_else(|e| {
+                Err(RuntimeError::Task {
+                    pipeline: name,
+                    message: e.to_string(),
+                })
+            })
+        }
     });
     let sinks = futures::future::join_all(sinks);
 
@@ -194,9 +203,13 @@ pub async fn run_pipeline(pipeline: Arc<PipelineConfig>, shutdown: CancellationT
                 result = source_task => result.unwrap_or_else(|e| Err(RuntimeError::Task { pipeline: pipeline.name.clone(), message: e.to_string() })),
                 _ = async { stop_on_signal.await; std::future::pending::<()>().await } => unreachable!("pending never completes"),
             };
-            let directive = match &result {
-                Ok(SourceEnd::Exhausted | SourceEnd::Stopped) if !failed.is_cancelled() => SinkDirective::DrainToEnd,
-                _ => SinkDirective::StopNow,
+            // Whatever stopped the source (end of input, a signal, a bad row),
+            // what Kafka acknowledged is drained through the sinks, so nothing
+            // produced is left behind; only a failed sink stops them at once.
+            let directive = if failed.is_cancelled() {
+                SinkDirective::StopNow
+            } else {
+                SinkDirective::DrainToEnd
             };
             let _ = directive_tx.send(directive);
             result.map(|_| ())
@@ -237,7 +250,10 @@ pub async fn run_pipeline(pipeline: Arc<PipelineConfig>, shutdown: CancellationT
 
 /// Runs several pipelines side by side; when one fails the others are shut
 /// down gracefully. Returns one result per pipeline, in order.
-pub async fn run_pipelines(pipelines: Vec<PipelineConfig>, shutdown: CancellationToken) -> Vec<Result<PipelineReport, RuntimeError>> {
+pub async fn run_pipelines(
+    pipelines: Vec<PipelineConfig>,
+    shutdown: CancellationToken,
+) -> Vec<Result<PipelineReport, RuntimeError>> {
     let all_stop = shutdown.child_token();
     let runs = pipelines.into_iter().map(|pipeline| {
         let stop = all_stop.clone();

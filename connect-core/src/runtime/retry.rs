@@ -32,7 +32,11 @@ impl Backoff {
 
     /// Handles a failed attempt: waits and returns `Ok` if the error is
     /// retriable and time is left, otherwise returns the error.
-    pub async fn retry_or_fail(&mut self, error: ConnectorError, operation: &str) -> Result<(), ConnectorError> {
+    pub async fn retry_or_fail(
+        &mut self,
+        error: ConnectorError,
+        operation: &str,
+    ) -> Result<(), ConnectorError> {
         if !error.is_retriable() {
             return Err(error);
         }
@@ -113,8 +117,9 @@ mod tests {
         assert_eq!(calls, 8);
 
         let mut backoff = Backoff::new(&runtime);
-        let result: Result<(), ConnectorError> =
-            retrying!(backoff, "test", async { Err::<(), _>(ConnectorError::fatal("bad")) });
+        let result: Result<(), ConnectorError> = retrying!(backoff, "test", async {
+            Err::<(), _>(ConnectorError::fatal("bad"))
+        });
         assert_eq!(result.unwrap_err().to_string(), "bad");
     }
 }

@@ -44,13 +44,21 @@ struct SinkConsumerContext {
 impl ClientContext for SinkConsumerContext {}
 
 impl ConsumerContext for SinkConsumerContext {
-    fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
         if let Rebalance::Revoke(list) = rebalance {
             self.push(RebalanceEvent::Revoked(partitions_of(list)));
         }
     }
 
-    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
         if let Rebalance::Assign(list) = rebalance {
             self.push(RebalanceEvent::Assigned(partitions_of(list)));
         }
@@ -65,7 +73,10 @@ impl SinkConsumerContext {
     }
 
     fn take(&self) -> Vec<RebalanceEvent> {
-        self.events.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
     }
 }
 
@@ -119,23 +130,30 @@ impl<'a> SinkDriver<'a> {
     ) -> Result<SinkDriver<'a>, RuntimeError> {
         let ctx = build_context(pipeline, &instance.name);
         let mut backoff = Backoff::new(&pipeline.runtime);
-        let sink = retrying!(backoff, "building the sink", instance.config.build(&ctx, stats.clone()))
-            .map_err(|error| sink_error(pipeline, instance, error))?;
+        let sink = retrying!(
+            backoff,
+            "building the sink",
+            instance.config.build(&ctx, stats.clone())
+        )
+        .map_err(|error| sink_error(pipeline, instance, error))?;
         let group = group_id(&pipeline.name, &instance.name);
-        let consumer: StreamConsumer<SinkConsumerContext> = consumer_config(&pipeline.kafka, &group)
-            .create_with_context(SinkConsumerContext::default())
-            .map_err(|source| {
-                RuntimeError::Kafka(KafkaGlueError::Client {
-                    role: "consumer",
-                    bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                    source,
-                })
+        let consumer: StreamConsumer<SinkConsumerContext> =
+            consumer_config(&pipeline.kafka, &group)
+                .create_with_context(SinkConsumerContext::default())
+                .map_err(|source| {
+                    RuntimeError::Kafka(KafkaGlueError::Client {
+                        role: "consumer",
+                        bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+                        source,
+                    })
+                })?;
+        consumer
+            .subscribe(&[&pipeline.topic.name])
+            .map_err(|e| RuntimeError::Consume {
+                pipeline: pipeline.name.clone(),
+                sink: instance.name.clone(),
+                message: format!("cannot subscribe to topic `{}`: {e}", pipeline.topic.name),
             })?;
-        consumer.subscribe(&[&pipeline.topic.name]).map_err(|e| RuntimeError::Consume {
-            pipeline: pipeline.name.clone(),
-            sink: instance.name.clone(),
-            message: format!("cannot subscribe to topic `{}`: {e}", pipeline.topic.name),
-        })?;
         tracing::info!(pipeline = %pipeline.name, sink = %instance.name, group = %group, topic = %pipeline.topic.name, "sink started");
         Ok(SinkDriver {
             pipeline,
@@ -152,7 +170,10 @@ impl<'a> SinkDriver<'a> {
         })
     }
 
-    async fn run(&mut self, directives: &mut watch::Receiver<SinkDirective>) -> Result<(), RuntimeError> {
+    async fn run(
+        &mut self,
+        directives: &mut watch::Receiver<SinkDirective>,
+    ) -> Result<(), RuntimeError> {
         let mut tick = tokio::time::interval(self.pipeline.runtime.flush_interval.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut drain_targets: Option<BTreeMap<i32, i64>> = None;
@@ -213,12 +234,19 @@ impl<'a> SinkDriver<'a> {
         tokio::task::block_in_place(|| {
             let metadata = consumer
                 .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
-                .map_err(|e| self.consume_error(format!("cannot read metadata of topic `{topic}`: {e}")))?;
+                .map_err(|e| {
+                    self.consume_error(format!("cannot read metadata of topic `{topic}`: {e}"))
+                })?;
             let mut ends = BTreeMap::new();
             for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
                 let (low, high) = consumer
                     .fetch_watermarks(&topic, partition.id(), METADATA_TIMEOUT)
-                    .map_err(|e| self.consume_error(format!("cannot read the end offset of {topic}/{}: {e}", partition.id())))?;
+                    .map_err(|e| {
+                        self.consume_error(format!(
+                            "cannot read the end offset of {topic}/{}: {e}",
+                            partition.id()
+                        ))
+                    })?;
                 if high > low {
                     ends.insert(partition.id(), high);
                 }
@@ -235,13 +263,21 @@ impl<'a> SinkDriver<'a> {
         }
         let positions = self.consumer.position().ok();
         self.assigned.iter().all(|p| {
-            let Some(&target) = targets.get(p) else { return true };
+            let Some(&target) = targets.get(p) else {
+                return true;
+            };
             let fetched = positions
                 .as_ref()
                 .and_then(|list| list.find_partition(&self.topic, *p))
                 .and_then(|e| e.offset().to_raw())
                 .unwrap_or(-1);
-            let read = self.next_offset.get(p).copied().unwrap_or(-1).max(fetched).max(self.committed.get(p).copied().unwrap_or(-1));
+            let read = self
+                .next_offset
+                .get(p)
+                .copied()
+                .unwrap_or(-1)
+                .max(fetched)
+                .max(self.committed.get(p).copied().unwrap_or(-1));
             read >= target && self.batch.is_empty()
         })
     }
@@ -254,8 +290,12 @@ impl<'a> SinkDriver<'a> {
                     self.assigned.extend(partitions.iter().copied());
                     self.load_committed(&partitions)?;
                     let list = self.topic_partitions(&partitions);
-                    retrying!(self.backoff, "assigning partitions to the sink", self.sink.assigned(&list))
-                        .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+                    retrying!(
+                        self.backoff,
+                        "assigning partitions to the sink",
+                        self.sink.assigned(&list)
+                    )
+                    .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
                 }
                 RebalanceEvent::Revoked(partitions) => {
                     tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions revoked");
@@ -264,10 +304,15 @@ impl<'a> SinkDriver<'a> {
                         self.next_offset.remove(p);
                         self.committed.remove(p);
                     }
-                    self.batch.retain(|r| r.partition.is_some_and(|p| !partitions.contains(&p)));
+                    self.batch
+                        .retain(|r| r.partition.is_some_and(|p| !partitions.contains(&p)));
                     let list = self.topic_partitions(&partitions);
-                    retrying!(self.backoff, "revoking partitions from the sink", self.sink.revoked(&list))
-                        .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+                    retrying!(
+                        self.backoff,
+                        "revoking partitions from the sink",
+                        self.sink.revoked(&list)
+                    )
+                    .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
                 }
             }
         }
@@ -282,8 +327,9 @@ impl<'a> SinkDriver<'a> {
             list.add_partition(&self.topic, p);
         }
         let consumer = &self.consumer;
-        let committed = tokio::task::block_in_place(|| consumer.committed_offsets(list, METADATA_TIMEOUT))
-            .map_err(|e| self.consume_error(format!("cannot read committed offsets: {e}")))?;
+        let committed =
+            tokio::task::block_in_place(|| consumer.committed_offsets(list, METADATA_TIMEOUT))
+                .map_err(|e| self.consume_error(format!("cannot read committed offsets: {e}")))?;
         for element in committed.elements() {
             if let Some(offset) = element.offset().to_raw().filter(|o| *o >= 0) {
                 self.committed.insert(element.partition(), offset);
@@ -295,7 +341,10 @@ impl<'a> SinkDriver<'a> {
     fn topic_partitions(&self, partitions: &[i32]) -> Vec<TopicPartition> {
         partitions
             .iter()
-            .map(|&partition| TopicPartition { topic: self.topic.clone(), partition })
+            .map(|&partition| TopicPartition {
+                topic: self.topic.clone(),
+                partition,
+            })
             .collect()
     }
 
@@ -307,20 +356,27 @@ impl<'a> SinkDriver<'a> {
         let offset = message.offset();
         let topic_config = &self.pipeline.topic;
         let decode = |bytes: Option<&[u8]>, converter: crate::convert::Converter, part: &str| {
-            bytes.map(|b| converter.decode(b)).transpose().map_err(|e| RuntimeError::Decode {
-                pipeline: self.pipeline.name.clone(),
-                sink: self.instance.name.clone(),
-                topic: self.topic.to_string(),
-                partition,
-                offset,
-                message: format!("{part}: {e}"),
-            })
+            bytes
+                .map(|b| converter.decode(b))
+                .transpose()
+                .map_err(|e| RuntimeError::Decode {
+                    pipeline: self.pipeline.name.clone(),
+                    sink: self.instance.name.clone(),
+                    topic: self.topic.to_string(),
+                    partition,
+                    offset,
+                    message: format!("{part}: {e}"),
+                })
         };
         let key = decode(message.key(), topic_config.key_converter, "key")?;
         let value = decode(message.payload(), topic_config.value_converter, "value")?;
         let headers = message
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
             .unwrap_or_default();
         self.next_offset.insert(partition, offset + 1);
         self.consumed += 1;
@@ -340,21 +396,31 @@ impl<'a> SinkDriver<'a> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        retrying!(self.backoff, "writing to the sink", self.sink.write(&self.batch))
-            .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+        retrying!(
+            self.backoff,
+            "writing to the sink",
+            self.sink.write(&self.batch)
+        )
+        .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
         self.batch.clear();
         Ok(())
     }
 
     async fn flush_and_commit(&mut self, mode: FlushMode) -> Result<(), RuntimeError> {
-        let durable: DurableOffsets = retrying!(self.backoff, "flushing the sink", self.sink.flush(mode))
-            .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+        let durable: DurableOffsets =
+            retrying!(self.backoff, "flushing the sink", self.sink.flush(mode))
+                .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
         let mut list = TopicPartitionList::new();
         for (tp, offset) in durable {
-            let newer = self.committed.get(&tp.partition).is_none_or(|&c| offset > c);
+            let newer = self
+                .committed
+                .get(&tp.partition)
+                .is_none_or(|&c| offset > c);
             if tp.topic == self.topic && self.assigned.contains(&tp.partition) && newer {
                 list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
-                    .map_err(|e| self.consume_error(format!("bad offset {offset} for {tp}: {e}")))?;
+                    .map_err(|e| {
+                        self.consume_error(format!("bad offset {offset} for {tp}: {e}"))
+                    })?;
             }
         }
         if list.count() == 0 {
@@ -381,7 +447,11 @@ impl<'a> SinkDriver<'a> {
     }
 }
 
-fn sink_error(pipeline: &PipelineConfig, instance: &PluginInstance<Box<dyn SinkConfig>>, error: ConnectorError) -> RuntimeError {
+fn sink_error(
+    pipeline: &PipelineConfig,
+    instance: &PluginInstance<Box<dyn SinkConfig>>,
+    error: ConnectorError,
+) -> RuntimeError {
     RuntimeError::Sink {
         pipeline: pipeline.name.clone(),
         sink: instance.name.clone(),

@@ -53,13 +53,15 @@ pub async fn run_source(
         retrying!(backoff, "building the source", instance.config.build(&ctx)).map_err(fail)?;
     retrying!(backoff, "opening the source", source.open(None)).map_err(fail)?;
 
-    let producer: FutureProducer = producer_config(&pipeline.kafka).create().map_err(|source| {
-        RuntimeError::Kafka(KafkaGlueError::Client {
-            role: "producer",
-            bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-            source,
-        })
-    })?;
+    let producer: FutureProducer = producer_config(&pipeline.kafka)
+        .create()
+        .map_err(|source| {
+            RuntimeError::Kafka(KafkaGlueError::Client {
+                role: "producer",
+                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+                source,
+            })
+        })?;
     let mut writer = TopicWriter {
         producer: &producer,
         pipeline,
@@ -108,7 +110,13 @@ pub(super) fn build_context(pipeline: &PipelineConfig, name: &str) -> BuildConte
         base_dir: pipeline
             .file
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(std::path::Path::new("."))
             .to_path_buf(),
         topic: pipeline.topic.name.as_str().into(),
@@ -129,15 +137,27 @@ impl TopicWriter<'_> {
     async fn send(&mut self, record: Record) -> Result<(), RuntimeError> {
         let topic = &self.pipeline.topic;
         if let Some(key) = &record.key {
-            topic.key_converter.encode_into(key, &mut self.key_buf).map_err(|e| self.convert_error(&record, "key", e))?;
+            topic
+                .key_converter
+                .encode_into(key, &mut self.key_buf)
+                .map_err(|e| self.convert_error(&record, "key", e))?;
         }
         if let Some(value) = &record.value {
-            topic.value_converter.encode_into(value, &mut self.value_buf).map_err(|e| self.convert_error(&record, "value", e))?;
+            topic
+                .value_converter
+                .encode_into(value, &mut self.value_buf)
+                .map_err(|e| self.convert_error(&record, "value", e))?;
         }
         let headers = (!record.headers.is_empty()).then(|| {
-            record.headers.iter().fold(OwnedHeaders::new(), |headers, (key, value)| {
-                headers.insert(Header { key, value: value.as_deref() })
-            })
+            record
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |headers, (key, value)| {
+                    headers.insert(Header {
+                        key,
+                        value: value.as_deref(),
+                    })
+                })
         });
         loop {
             let mut message = FutureRecord::<[u8], [u8]>::to(&topic.name);
@@ -174,7 +194,12 @@ impl TopicWriter<'_> {
         }
     }
 
-    fn convert_error(&self, record: &Record, part: &str, error: crate::convert::ConvertError) -> RuntimeError {
+    fn convert_error(
+        &self,
+        record: &Record,
+        part: &str,
+        error: crate::convert::ConvertError,
+    ) -> RuntimeError {
         RuntimeError::Source {
             pipeline: self.pipeline.name.clone(),
             source_type: self.pipeline.source.as_ref().map_or("", |s| s.type_name),
@@ -228,15 +253,21 @@ impl TopicWriter<'_> {
 
     fn check(
         &self,
-        result: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>,
+        result: Result<
+            rdkafka::producer::future_producer::OwnedDeliveryResult,
+            futures::channel::oneshot::Canceled,
+        >,
     ) -> Result<(), RuntimeError> {
         match result {
             Ok(Ok(_)) => {
                 self.stats.produced.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Ok(Err((error, _))) => Err(self.produce_error(format!("Kafka did not acknowledge a record: {error}"))),
-            Err(_) => Err(self.produce_error("the producer shut down before acknowledging a record".to_owned())),
+            Ok(Err((error, _))) => {
+                Err(self.produce_error(format!("Kafka did not acknowledge a record: {error}")))
+            }
+            Err(_) => Err(self
+                .produce_error("the producer shut down before acknowledging a record".to_owned())),
         }
     }
 }

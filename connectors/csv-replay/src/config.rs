@@ -113,7 +113,9 @@ impl std::str::FromStr for Rate {
         if text == "max" {
             return Ok(Rate::Max);
         }
-        let bad = || format!("`{text}` is not a rate; write `max`, or a count per unit like `1/s`, `200/s`, `30/min`, `5000/h`");
+        let bad = || {
+            format!("`{text}` is not a rate; write `max`, or a count per unit like `1/s`, `200/s`, `30/min`, `5000/h`")
+        };
         let (count, unit) = text.split_once('/').ok_or_else(bad)?;
         let count: f64 = count.trim().parse().map_err(|_| bad())?;
         let seconds = match unit.trim() {
@@ -147,16 +149,25 @@ impl SourceConfig for CsvReplayConfig {
             issues.push(FieldIssue::new("infer_rows", "must be at least 1"));
         }
         if self.limit == Some(0) {
-            issues.push(FieldIssue::new("limit", "must be at least 1 (leave it out for no limit)"));
+            issues.push(FieldIssue::new(
+                "limit",
+                "must be at least 1 (leave it out for no limit)",
+            ));
         }
         if self.seed.is_some() && self.order != Order::Random {
             issues.push(FieldIssue::new("seed", "only applies with `order: random`"));
         }
         if !self.delimiter.is_ascii() {
-            issues.push(FieldIssue::new("delimiter", "must be a single ASCII character"));
+            issues.push(FieldIssue::new(
+                "delimiter",
+                "must be a single ASCII character",
+            ));
         }
         if self.key_column.as_deref() == Some("") {
-            issues.push(FieldIssue::new("key_column", "must name a column of the file"));
+            issues.push(FieldIssue::new(
+                "key_column",
+                "must name a column of the file",
+            ));
         }
         issues
     }
@@ -176,7 +187,10 @@ mod tests {
         assert_eq!("200/s".parse::<Rate>(), Ok(Rate::PerSecond(200.0)));
         assert_eq!("30/min".parse::<Rate>(), Ok(Rate::PerSecond(0.5)));
         assert_eq!("3600/h".parse::<Rate>(), Ok(Rate::PerSecond(1.0)));
-        assert!("fast".parse::<Rate>().unwrap_err().contains("is not a rate"));
+        assert!("fast"
+            .parse::<Rate>()
+            .unwrap_err()
+            .contains("is not a rate"));
         assert!("0/s".parse::<Rate>().unwrap_err().contains("positive"));
     }
 }

@@ -55,8 +55,12 @@ struct Replay {
     rng: StdRng,
     pacer: Pacer,
     exhausted: bool,
+    /// An error met after some rows of a poll, returned by the next poll.
+    deferred_error: Option<ConnectorError>,
     row: ByteRecord,
     delimiter: u8,
+    /// Rows end with CRLF: their csv positions are one line and one byte early.
+    crlf: bool,
 }
 
 /// Where the rows come from.
@@ -105,16 +109,32 @@ impl Source for CsvReplaySource {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        if let Some(error) = replay.deferred_error.take() {
+            return Err(error);
+        }
         let mut records = Vec::with_capacity(count);
         while records.len() < count {
-            if !replay.next_row(&self.config)? {
-                replay.exhausted = true;
-                break;
+            let next = replay
+                .next_row(&self.config)
+                .and_then(|more| more.then(|| replay.to_record(&self.topic)).transpose());
+            match next {
+                Ok(Some(mut record)) => {
+                    record.timestamp = Some(timestamp);
+                    records.push(record);
+                    replay.emitted += 1;
+                }
+                Ok(None) => {
+                    replay.exhausted = true;
+                    break;
+                }
+                // The rows before a bad row are returned first, so they reach
+                // Kafka; the error comes with the next poll.
+                Err(error) if !records.is_empty() => {
+                    replay.deferred_error = Some(error);
+                    break;
+                }
+                Err(error) => return Err(error),
             }
-            let mut record = replay.to_record(&self.topic)?;
-            record.timestamp = Some(timestamp);
-            records.push(record);
-            replay.emitted += 1;
         }
         if records.is_empty() && replay.exhausted {
             return Ok(Poll::End);
@@ -173,9 +193,16 @@ impl Replay {
         let file: Arc<str> = path.display().to_string().into();
         let (input, gzip) = open_stream(path)?;
         let mut reader = csv_reader(config, input);
-        let columns: Vec<String> = reader
+        let headers = reader
             .byte_headers()
             .map_err(|e| csv_error(&file, e))?
+            .clone();
+        // The csv crate starts a row that follows a CRLF at its `\n`, one line
+        // and one byte early (rust-csv#395); after a CRLF header it has not
+        // counted the header's line yet.
+        let crlf = reader.position().line()
+            == 1 + headers.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+        let columns: Vec<String> = headers
             .iter()
             .enumerate()
             .map(|(i, h)| {
@@ -290,8 +317,10 @@ impl Replay {
             rng,
             pacer: Pacer::new(config.rate),
             exhausted: false,
+            deferred_error: None,
             row,
             delimiter: config.delimiter as u8,
+            crlf,
         })
     }
 
@@ -431,7 +460,10 @@ impl Replay {
     /// Converts the current row into a record.
     fn to_record(&self, topic: &Arc<str>) -> ConnectorResult<Record> {
         let row = &self.row;
-        let (line, byte) = row.position().map_or((0, 0), |p| (p.line(), p.byte()));
+        let shift = u64::from(self.crlf);
+        let (line, byte) = row
+            .position()
+            .map_or((0, 0), |p| (p.line() + shift, p.byte() + shift));
         if row.len() != self.columns.len() {
             return Err(ConnectorError::fatal(format!(
                 "{}:{line}: the row has {} fields but the header has {}; fix the row (a field containing the delimiter must be quoted)",
@@ -445,25 +477,31 @@ impl Replay {
         for (i, raw) in row.iter().enumerate() {
             let name = &self.columns[i];
             let text = std::str::from_utf8(raw).map_err(|e| {
+                let valid =
+                    std::str::from_utf8(&raw[..e.valid_up_to()]).map_or(0, |v| v.chars().count());
                 ConnectorError::fatal(format!(
                     "{}:{line}:{}: column `{name}`: not valid UTF-8; convert the file to UTF-8",
                     self.file,
-                    column + e.valid_up_to()
+                    self.value_column(byte, i).unwrap_or(column) + valid
                 ))
             })?;
             let value = typing::convert(text, self.types[i]).map_err(|message| {
                 ConnectorError::fatal(format!(
-                    "{}:{line}:{column}: column `{name}`: {message}, the column's {} type; fix the row or declare the column's type under `columns:`",
+                    "{}:{line}:{}: column `{name}`: {message}, the column's {} type; fix the row or declare the column's type under `columns:`",
                     self.file,
+                    self.value_column(byte, i).unwrap_or(column),
                     if self.types[i] == ColumnType::String { "string" } else { "declared or inferred" }
                 ))
             })?;
             fields.insert(name.clone(), value);
             column += text.chars().count() + 1;
         }
+        // An empty key cell means no key (not the text `null`).
         let key = self
             .key_index
-            .map(|k| fields.get(&self.columns[k]).cloned().unwrap_or(Value::Null));
+            .and_then(|k| fields.get(&self.columns[k]))
+            .filter(|k| !k.is_null())
+            .cloned();
         let offset = match &self.rows {
             Rows::Stream { .. } => {
                 json!({ "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass })
@@ -482,6 +520,32 @@ impl Replay {
                 offset,
             },
         ))
+    }
+
+    /// The 1-based character column where the value of field `index` starts
+    /// (after its opening quote, if quoted) in the row at byte `start`. A
+    /// parsed row no longer shows its quotes, so this re-reads the raw row;
+    /// only error messages need it.
+    fn value_column(&self, start: u64, index: usize) -> Option<usize> {
+        let (input, _) = open_stream(std::path::Path::new(self.file.as_ref())).ok()?;
+        let mut input = BufReader::new(input);
+        std::io::copy(&mut (&mut input).take(start), &mut std::io::sink()).ok()?;
+        let mut bytes = input.bytes();
+        let (mut field, mut column, mut quoted) = (0, 1, false);
+        while field < index {
+            let byte = bytes.next()?.ok()?;
+            match byte {
+                b'"' => quoted = !quoted,
+                b'\n' | b'\r' if !quoted => return None,
+                _ if byte == self.delimiter && !quoted => field += 1,
+                _ => {}
+            }
+            // Count characters, not UTF-8 continuation bytes.
+            if byte & 0xC0 != 0x80 {
+                column += 1;
+            }
+        }
+        Some(column + usize::from(matches!(bytes.next(), Some(Ok(b'"')))))
     }
 }
 
@@ -1202,39 +1266,133 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
     }
 
     #[tokio::test]
-    async fn probe_quoted_column() {
+    async fn the_error_column_counts_quotes_and_characters_of_the_raw_row() {
         let dir = TempDir::new().unwrap();
-        let path = write_plain(&dir, "q.csv", "City,Day,Volume\n\"Paris, FR\",1,10\n\"Lyon\",\"2\",1.5\n");
-        let config = CsvReplayConfig { columns: BTreeMap::from([("Volume".to_owned(), ColumnType::Integer)]), ..config("q.csv") };
-        let message = fatal_message(run(&dir, &config, None).await);
-        println!("{message}");
-        assert!(message.contains(&format!("{}:3:13: column `Volume`", path.display())), "{message}");
+        // CRLF line ends, quoted fields (one holding the delimiter) and a multi-byte character before the bad value.
+        let text = "City,Day,Volume\r\n\"Paris, FR\",1,10\r\n\"Zürich\",\"2\",\"1.5\"\r\n";
+        // `"Zürich"` is columns 1-8, `,` 9, `"2"` 10-12, `,` 13, `"` 14: the value starts at 15.
+        let column = 15;
+        write_plain(&dir, "quoted.csv", text);
+        write_gz(&dir, "quoted.csv.gz", text);
+        let declared = BTreeMap::from([("Volume".to_owned(), ColumnType::Integer)]);
+        for config in [
+            config("quoted.csv"),
+            config("quoted.csv.gz"),
+            random("quoted.csv", 1),
+            random("quoted.csv.gz", 1),
+        ] {
+            let path = dir.path().join(&config.path);
+            let config = CsvReplayConfig {
+                columns: declared.clone(),
+                ..config
+            };
+            let message = fatal_message(run(&dir, &config, None).await);
+            assert!(
+                message.contains(&format!("{}:3:{column}: column `Volume`", path.display())),
+                "{message}"
+            );
+        }
     }
 
     #[tokio::test]
-    async fn probe_bom() {
+    async fn invalid_utf8_is_fatal_at_its_character_column() {
         let dir = TempDir::new().unwrap();
-        write_plain(&dir, "b.csv", "\u{feff}Index,V\nHSI,1\n");
-        let config = CsvReplayConfig { key_column: Some("Index".into()), ..config("b.csv") };
-        let records = run(&dir, &config, None).await.unwrap();
-        println!("{:?}", records[0].position);
-        assert_eq!(values(&records), [r#"{"Index":"HSI","V":1}"#]);
-    }
-
-    #[tokio::test]
-    async fn probe_utf8() {
-        let dir = TempDir::new().unwrap();
-        let path = dir.path().join("u.csv");
+        // `é,éé` then an invalid byte: character column 5 (byte column 7).
+        let path = dir.path().join("latin.csv");
         std::fs::write(&path, b"A,B\n\xc3\xa9,\xc3\xa9\xc3\xa9\xff\n").unwrap();
-        let message = fatal_message(run(&dir, &config("u.csv"), None).await);
-        println!("{message}");
+        let message = fatal_message(run(&dir, &config("latin.csv"), None).await);
+        assert!(
+            message.contains(&format!(
+                "{}:2:5: column `B`: not valid UTF-8",
+                path.display()
+            )),
+            "{message}"
+        );
+
+        // Quoted: `"é","éé` then the invalid byte at column 8.
+        std::fs::write(&path, b"A,B\n\"\xc3\xa9\",\"\xc3\xa9\xc3\xa9\xff\"\n").unwrap();
+        let message = fatal_message(run(&dir, &config("latin.csv"), None).await);
+        assert!(
+            message.contains(&format!(
+                "{}:2:8: column `B`: not valid UTF-8",
+                path.display()
+            )),
+            "{message}"
+        );
     }
 
     #[tokio::test]
-    async fn probe_empty() {
+    async fn crlf_rows_have_their_own_line_and_byte_offset() {
         let dir = TempDir::new().unwrap();
-        write_plain(&dir, "e.csv", "");
-        let message = fatal_message(run(&dir, &config("e.csv"), None).await);
-        println!("{message}");
+        let text = PRICES.replace('\n', "\r\n");
+        write_plain(&dir, "crlf.csv", &text);
+        write_gz(&dir, "crlf.csv.gz", &text);
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let starts: Vec<usize> = lines
+            .iter()
+            .scan(0, |at, l| Some(std::mem::replace(at, *at + l.len())))
+            .collect();
+        for config in [
+            config("crlf.csv"),
+            config("crlf.csv.gz"),
+            random("crlf.csv", 3),
+            random("crlf.csv.gz", 3),
+        ] {
+            let records = run(&dir, &config, None).await.unwrap();
+            assert_eq!(records.len(), 4);
+            for record in &records {
+                let row = PRICE_VALUES
+                    .iter()
+                    .position(|v| {
+                        *v == serde_json::to_string(record.value.as_ref().unwrap()).unwrap()
+                    })
+                    .unwrap();
+                assert_eq!(
+                    offset(record, "line"),
+                    row as u64 + 2,
+                    "{}",
+                    config.path.display()
+                );
+                assert_eq!(
+                    offset(record, "byte_offset"),
+                    starts[row + 1] as u64,
+                    "{}",
+                    config.path.display()
+                );
+            }
+            assert_resumes(&dir, &config).await;
+            assert_resumes(
+                &dir,
+                &CsvReplayConfig {
+                    repeat: true,
+                    limit: Some(9),
+                    infer_rows: 1,
+                    ..config
+                },
+            )
+            .await;
+        }
+
+        // A header with a quoted line break is not mistaken for CRLF.
+        write_plain(&dir, "multiline.csv", "\"Long\nName\",V\nx,1\ny,2\n");
+        let records = run(&dir, &config("multiline.csv"), None).await.unwrap();
+        assert_eq!(
+            values(&records),
+            [r#"{"Long\nName":"x","V":1}"#, r#"{"Long\nName":"y","V":2}"#]
+        );
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| offset(r, "line"))
+                .collect::<Vec<_>>(),
+            [3, 4]
+        );
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| offset(r, "byte_offset"))
+                .collect::<Vec<_>>(),
+            [14, 18]
+        );
     }
 }

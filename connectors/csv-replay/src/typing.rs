@@ -16,7 +16,9 @@ pub fn convert(text: &str, ty: ColumnType) -> Result<Value, String> {
     }
     match ty {
         ColumnType::String => Ok(Value::String(text.to_owned())),
-        ColumnType::Boolean => parse_bool(text).map(Value::Bool).ok_or_else(|| format!("`{text}` is not a boolean (true or false)")),
+        ColumnType::Boolean => parse_bool(text)
+            .map(Value::Bool)
+            .ok_or_else(|| format!("`{text}` is not a boolean (true or false)")),
         ColumnType::Integer => {
             if is_json_integer(text) && text.parse::<i64>().is_ok() {
                 number_from_text(text)
@@ -79,13 +81,17 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 fn is_special_float(text: &str) -> bool {
     let t = text.trim_start_matches(['+', '-']);
-    t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity") || t.eq_ignore_ascii_case("nan")
+    t.eq_ignore_ascii_case("inf")
+        || t.eq_ignore_ascii_case("infinity")
+        || t.eq_ignore_ascii_case("nan")
 }
 
 /// `-?(0|[1-9][0-9]*)`
 fn is_json_integer(text: &str) -> bool {
     let digits = text.strip_prefix('-').unwrap_or(text);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && (digits == "0" || !digits.starts_with('0'))
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
 }
 
 /// The JSON number grammar: an integer part, optional fraction, optional exponent.
@@ -98,7 +104,8 @@ fn is_json_number(text: &str) -> bool {
         Some((i, f)) => (i, Some(f)),
         None => (mantissa, None),
     };
-    let fraction_ok = fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
+    let fraction_ok =
+        fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['+', '-']).unwrap_or(e);
         !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
@@ -116,13 +123,30 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_exact_text() {
-        for text in ["335.90698726000005", "0.0", "2568.300049", "1.5e-7", "-0.000001", "0", "12345678901234567890.5"] {
+        for text in [
+            "335.90698726000005",
+            "0.0",
+            "2568.300049",
+            "1.5e-7",
+            "-0.000001",
+            "0",
+            "12345678901234567890.5",
+        ] {
             assert_eq!(json(&convert(text, ColumnType::Float).unwrap()), text);
         }
         // serde_json writes the exponent as `e` with a sign; the digits are kept.
-        assert_eq!(json(&convert("1.5e10", ColumnType::Float).unwrap()), "1.5e+10");
-        assert_eq!(json(&convert("1.5E-7", ColumnType::Float).unwrap()), "1.5e-7");
-        assert_eq!(json(&convert("4294967296000", ColumnType::Integer).unwrap()), "4294967296000");
+        assert_eq!(
+            json(&convert("1.5e10", ColumnType::Float).unwrap()),
+            "1.5e+10"
+        );
+        assert_eq!(
+            json(&convert("1.5E-7", ColumnType::Float).unwrap()),
+            "1.5e-7"
+        );
+        assert_eq!(
+            json(&convert("4294967296000", ColumnType::Integer).unwrap()),
+            "4294967296000"
+        );
     }
 
     #[test]
@@ -134,13 +158,22 @@ mod tests {
 
     #[test]
     fn bad_values_say_what_they_are_not() {
-        assert_eq!(convert("abc", ColumnType::Float).unwrap_err(), "`abc` is not a float (a finite decimal number)");
+        assert_eq!(
+            convert("abc", ColumnType::Float).unwrap_err(),
+            "`abc` is not a float (a finite decimal number)"
+        );
         assert!(convert("NaN", ColumnType::Float).is_err());
         assert!(convert("inf", ColumnType::Float).is_err());
-        assert_eq!(convert("1.5", ColumnType::Integer).unwrap_err(), "`1.5` is not an integer (64-bit)");
+        assert_eq!(
+            convert("1.5", ColumnType::Integer).unwrap_err(),
+            "`1.5` is not an integer (64-bit)"
+        );
         assert!(convert("yes", ColumnType::Boolean).is_err());
         assert_eq!(convert("", ColumnType::Integer).unwrap(), Value::Null);
-        assert_eq!(convert("TRUE", ColumnType::Boolean).unwrap(), Value::Bool(true));
+        assert_eq!(
+            convert("TRUE", ColumnType::Boolean).unwrap(),
+            Value::Bool(true)
+        );
     }
 
     #[test]

@@ -63,7 +63,10 @@ fn default_upload_concurrency() -> usize {
 impl S3JsonConfig {
     /// The endpoint, if a non-empty one is configured.
     pub fn endpoint(&self) -> Option<&str> {
-        self.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty())
+        self.endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
     }
 }
 
@@ -72,7 +75,10 @@ impl SinkConfig for S3JsonConfig {
     fn validate(&self) -> Vec<FieldIssue> {
         let mut issues = Vec::new();
         let valid_bucket = (3..=63).contains(&self.bucket.len())
-            && self.bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && self
+                .bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
             && self.bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
             && self.bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !valid_bucket {
@@ -85,20 +91,32 @@ impl SinkConfig for S3JsonConfig {
             issues.push(FieldIssue::new("flush_size", "must be at least 1"));
         }
         if self.rotate_interval.0.is_zero() {
-            issues.push(FieldIssue::new("rotate_interval", "must be longer than zero"));
+            issues.push(FieldIssue::new(
+                "rotate_interval",
+                "must be longer than zero",
+            ));
         }
         if self.upload_concurrency == 0 {
             issues.push(FieldIssue::new("upload_concurrency", "must be at least 1"));
         }
         if let Some(endpoint) = self.endpoint() {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                issues.push(FieldIssue::new("endpoint", format!("`{endpoint}` must start with http:// or https://")));
+                issues.push(FieldIssue::new(
+                    "endpoint",
+                    format!("`{endpoint}` must start with http:// or https://"),
+                ));
             }
         }
         issues
     }
 
-    async fn build(&self, ctx: &BuildContext, stats: Arc<SinkStats>) -> ConnectorResult<Box<dyn Sink>> {
-        Ok(Box::new(S3JsonSink::connect(self.clone(), ctx, stats).await?))
+    async fn build(
+        &self,
+        ctx: &BuildContext,
+        stats: Arc<SinkStats>,
+    ) -> ConnectorResult<Box<dyn Sink>> {
+        Ok(Box::new(
+            S3JsonSink::connect(self.clone(), ctx, stats).await?,
+        ))
     }
 }

@@ -74,9 +74,14 @@ impl ObjectBatcher {
     /// Appends a record as one JSON line; closes its object when full.
     pub fn append(&mut self, record: &Record, now: Instant) -> ConnectorResult<()> {
         let (Some(partition), Some(offset)) = (record.partition, record.offset) else {
-            return Err(ConnectorError::fatal("s3_json was given a record without a Kafka partition and offset"));
+            return Err(ConnectorError::fatal(
+                "s3_json was given a record without a Kafka partition and offset",
+            ));
         };
-        let tp = TopicPartition { topic: record.topic.clone(), partition };
+        let tp = TopicPartition {
+            topic: record.topic.clone(),
+            partition,
+        };
         let Some(value) = &record.value else {
             return Err(ConnectorError::fatal(format!(
                 "record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it"
@@ -88,8 +93,12 @@ impl ObjectBatcher {
             body: Vec::with_capacity(64 * 1024),
             opened: now,
         });
-        serde_json::to_writer(&mut object.body, value)
-            .map_err(|e| ConnectorError::fatal_caused_by(format!("cannot write record at {tp} offset {offset} as JSON"), e))?;
+        serde_json::to_writer(&mut object.body, value).map_err(|e| {
+            ConnectorError::fatal_caused_by(
+                format!("cannot write record at {tp} offset {offset} as JSON"),
+                e,
+            )
+        })?;
         object.body.push(b'\n');
         object.count += 1;
         let full = object.count >= self.flush_size;
@@ -105,7 +114,10 @@ impl ObjectBatcher {
         let due: Vec<TopicPartition> = self
             .open
             .iter()
-            .filter(|(_, o)| mode == FlushMode::All || now.saturating_duration_since(o.opened) >= self.rotate_interval)
+            .filter(|(_, o)| {
+                mode == FlushMode::All
+                    || now.saturating_duration_since(o.opened) >= self.rotate_interval
+            })
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in &due {
@@ -116,7 +128,12 @@ impl ObjectBatcher {
     fn close(&mut self, partition: &TopicPartition) {
         if let Some(object) = self.open.remove(partition) {
             self.pending.push(ClosedObject {
-                key: object_key(&self.prefix, &partition.topic, partition.partition, object.first_offset),
+                key: object_key(
+                    &self.prefix,
+                    &partition.topic,
+                    partition.partition,
+                    object.first_offset,
+                ),
                 partition: partition.clone(),
                 first_offset: object.first_offset,
                 count: object.count,
@@ -161,7 +178,11 @@ pub struct S3JsonSink {
 
 impl S3JsonSink {
     /// Makes the S3 client, checks the bucket (creating it when configured).
-    pub async fn connect(config: S3JsonConfig, ctx: &BuildContext, stats: Arc<SinkStats>) -> ConnectorResult<Self> {
+    pub async fn connect(
+        config: S3JsonConfig,
+        ctx: &BuildContext,
+        stats: Arc<SinkStats>,
+    ) -> ConnectorResult<Self> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
@@ -174,7 +195,11 @@ impl S3JsonSink {
         if let Some(endpoint) = config.endpoint() {
             builder = builder.endpoint_url(endpoint);
         }
-        builder = builder.force_path_style(config.force_path_style.unwrap_or(config.endpoint().is_some()));
+        builder = builder.force_path_style(
+            config
+                .force_path_style
+                .unwrap_or(config.endpoint().is_some()),
+        );
         let client = Client::from_conf(builder.build());
         let sink = Self {
             client,
@@ -191,7 +216,9 @@ impl S3JsonSink {
         let bucket = &self.config.bucket;
         let head = self.client.head_bucket().bucket(bucket).send().await;
         let Err(error) = head else { return Ok(()) };
-        let missing = error.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+        let missing = error
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 404);
         if !missing {
             return Err(classify(format!("cannot reach bucket `{bucket}`"), error));
         }
@@ -205,7 +232,9 @@ impl S3JsonSink {
         if let Some(region) = region.filter(|r| r != "us-east-1") {
             create = create.create_bucket_configuration(
                 aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region.as_str()))
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        region.as_str(),
+                    ))
                     .build(),
             );
         }
@@ -224,7 +253,8 @@ impl S3JsonSink {
             return Ok(());
         }
         // Owned copies (the body is reference-counted) keep the upload futures 'static.
-        let jobs: Vec<(usize, ClosedObject)> = self.batcher.pending.iter().cloned().enumerate().collect();
+        let jobs: Vec<(usize, ClosedObject)> =
+            self.batcher.pending.iter().cloned().enumerate().collect();
         let client = self.client.clone();
         let bucket: Arc<str> = self.config.bucket.as_str().into();
         let results: Vec<(usize, ConnectorResult<()>)> = stream::iter(jobs)
@@ -313,7 +343,9 @@ where
 {
     let status = error.raw_response().map(|r| r.status().as_u16());
     let retriable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(_) => status.is_some_and(|s| s >= 500 || s == 429 || s == 408),
         _ => false,
     };
@@ -339,8 +371,14 @@ mod tests {
             object_key("topics", "stock-market", 3, 42),
             "topics/stock-market/partition=3/stock-market+3+00000000000000000042.json"
         );
-        assert_eq!(object_key("/a/b/", "t", 0, 0), "a/b/t/partition=0/t+0+00000000000000000000.json");
-        assert_eq!(object_key("", "t", 1, 7), "t/partition=1/t+1+00000000000000000007.json");
+        assert_eq!(
+            object_key("/a/b/", "t", 0, 0),
+            "a/b/t/partition=0/t+0+00000000000000000000.json"
+        );
+        assert_eq!(
+            object_key("", "t", 1, 7),
+            "t/partition=1/t+1+00000000000000000007.json"
+        );
         assert!(object_key("p", "t", 0, 9) < object_key("p", "t", 0, 10));
     }
 
@@ -353,7 +391,9 @@ mod tests {
             force_path_style: None,
             create_bucket: false,
             flush_size,
-            rotate_interval: connect_core::config::units::HumanDuration(std::time::Duration::from_secs(rotate_secs)),
+            rotate_interval: connect_core::config::units::HumanDuration(
+                std::time::Duration::from_secs(rotate_secs),
+            ),
             upload_concurrency: 1,
         }
     }
@@ -372,7 +412,10 @@ mod tests {
     }
 
     fn tp(partition: i32) -> TopicPartition {
-        TopicPartition { topic: "t".into(), partition }
+        TopicPartition {
+            topic: "t".into(),
+            partition,
+        }
     }
 
     #[test]
@@ -386,17 +429,32 @@ mod tests {
         let keys: Vec<&str> = batcher.pending.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["topics/t/partition=0/t+0+00000000000000000010.json", "topics/t/partition=0/t+0+00000000000000000013.json"]
+            [
+                "topics/t/partition=0/t+0+00000000000000000010.json",
+                "topics/t/partition=0/t+0+00000000000000000013.json"
+            ]
         );
-        assert_eq!(batcher.pending[0].body.as_ref(), b"{\"n\":10,\"x\":0.0}\n{\"n\":11,\"x\":0.0}\n{\"n\":12,\"x\":0.0}\n");
+        assert_eq!(
+            batcher.pending[0].body.as_ref(),
+            b"{\"n\":10,\"x\":0.0}\n{\"n\":11,\"x\":0.0}\n{\"n\":12,\"x\":0.0}\n"
+        );
         // Nothing is uploaded yet: nothing is durable beyond the first record of each partition.
-        assert_eq!(batcher.durable_offsets(), [(tp(0), 10), (tp(1), 0)].into_iter().collect());
+        assert_eq!(
+            batcher.durable_offsets(),
+            [(tp(0), 10), (tp(1), 0)].into_iter().collect()
+        );
         // Once the closed objects are uploaded, offsets up to the open object are durable.
         batcher.pending.clear();
-        assert_eq!(batcher.durable_offsets(), [(tp(0), 16), (tp(1), 0)].into_iter().collect());
+        assert_eq!(
+            batcher.durable_offsets(),
+            [(tp(0), 16), (tp(1), 0)].into_iter().collect()
+        );
         batcher.close_due(FlushMode::All, now);
         batcher.pending.clear();
-        assert_eq!(batcher.durable_offsets(), [(tp(0), 17), (tp(1), 1)].into_iter().collect());
+        assert_eq!(
+            batcher.durable_offsets(),
+            [(tp(0), 17), (tp(1), 1)].into_iter().collect()
+        );
     }
 
     #[test]
@@ -404,7 +462,9 @@ mod tests {
         let mut batcher = ObjectBatcher::new(&config(1000, 5));
         let start = Instant::now();
         batcher.append(&record(0, 0), start).unwrap();
-        batcher.append(&record(1, 0), start + std::time::Duration::from_secs(3)).unwrap();
+        batcher
+            .append(&record(1, 0), start + std::time::Duration::from_secs(3))
+            .unwrap();
         batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(4));
         assert!(batcher.pending.is_empty(), "closed before its interval");
         batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(5));
@@ -421,7 +481,10 @@ mod tests {
         let mut tombstone = record(2, 5);
         tombstone.value = None;
         let error = batcher.append(&tombstone, Instant::now()).unwrap_err();
-        assert!(error.to_string().contains("t/2 offset 5 is a tombstone"), "{error}");
+        assert!(
+            error.to_string().contains("t/2 offset 5 is a tombstone"),
+            "{error}"
+        );
         batcher.append(&record(0, 1), Instant::now()).unwrap();
         batcher.revoke(&[tp(0)]);
         assert!(batcher.durable_offsets().is_empty());
