@@ -2,10 +2,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    cell_text, dataset, read_bucket, read_csv, stock_pipeline, unique, write_pipeline, Services,
+    cell_text, dataset, read_bucket, read_csv, stock_pipeline, unique, write_pipeline, Running,
+    Services,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -18,33 +19,19 @@ async fn sigterm_mid_replay_exits_zero_with_everything_produced_sunk() {
         &stock_pipeline(&name, "  rate: 2000/s", "    rotate_interval: 60s"),
     );
 
-    let mut child = services
-        .sluice()
-        .arg("run")
-        .arg(&pipeline)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn sluice");
+    let stdout = dir.path().join("stdout.txt");
+    let child = Running(Some(
+        services
+            .sluice()
+            .arg("run")
+            .arg(&pipeline)
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .spawn()
+            .expect("spawn sluice"),
+    ));
     std::thread::sleep(Duration::from_secs(6));
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sluice did not stop within 90 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().expect("output");
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let exit = child.sigterm_and_wait();
+    let summary = std::fs::read_to_string(&stdout).expect("summary");
     assert!(
         exit.success(),
         "exit status {exit} after SIGTERM; summary:\n{summary}"

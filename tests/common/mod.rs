@@ -161,18 +161,35 @@ sinks:
     )
 }
 
-/// Every object under `prefix` in `bucket` (following continuation tokens), key → body.
+/// Every object in `bucket` (following continuation tokens), key → body.
 pub async fn read_bucket(client: &Client, bucket: &str) -> BTreeMap<String, String> {
+    try_read_bucket(client, bucket)
+        .await
+        .expect("the bucket exists")
+}
+
+/// Like [`read_bucket`], but `None` while the bucket does not exist yet.
+pub async fn try_read_bucket(client: &Client, bucket: &str) -> Option<BTreeMap<String, String>> {
     let mut objects = BTreeMap::new();
     let mut token = None;
     loop {
-        let page = client
+        let page = match client
             .list_objects_v2()
             .bucket(bucket)
             .set_continuation_token(token.clone())
             .send()
             .await
-            .expect("list objects");
+        {
+            Ok(page) => page,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_bucket()) =>
+            {
+                return None
+            }
+            Err(error) => panic!("list objects of {bucket}: {error:?}"),
+        };
         for object in page.contents() {
             let key = object.key().expect("key").to_owned();
             let body = client
@@ -193,7 +210,43 @@ pub async fn read_bucket(client: &Client, bucket: &str) -> BTreeMap<String, Stri
             break;
         }
     }
-    objects
+    Some(objects)
+}
+
+/// A `sluice` child process, killed if the test ends before it exits.
+pub struct Running(pub Option<std::process::Child>);
+
+impl Running {
+    /// Sends SIGTERM and waits (at most 90 s) for the exit status.
+    pub fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("running child");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(exit) = child.try_wait().expect("wait") {
+                return exit;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("sluice did not stop within 90 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// The CSV as (header, rows of cell texts).

@@ -5,7 +5,7 @@ pub mod retry;
 pub mod sink;
 pub mod source;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,69 +158,60 @@ pub async fn run_pipeline(
 
     let stats = Arc::new(PipelineStats::default());
     let (directive_tx, directive_rx) = watch::channel(SinkDirective::Run);
-    // A failing sink stops the whole pipeline: the source stops polling and
-    // the other sinks flush and commit what they have.
-    let failed = CancellationToken::new();
+    // `stop` ends the source: on shutdown, or when a sink fails (then the
+    // other sinks flush and commit what they have, and the run fails).
+    let stop = shutdown.child_token();
+    let sink_failed = Arc::new(AtomicBool::new(false));
+    let task_error = |pipeline: &str, error: tokio::task::JoinError| RuntimeError::Task {
+        pipeline: pipeline.to_owned(),
+        message: error.to_string(),
+    };
     // Each driver is its own task so that a busy source never starves the sinks.
     let sinks = (0..pipeline.sinks.len()).map(|index| {
-        let rx = directive_rx.clone();
-        let failed = failed.clone();
+        let (rx, stop, sink_failed, pipeline) = (
+            directive_rx.clone(),
+            stop.clone(),
+            sink_failed.clone(),
+            pipeline.clone(),
+        );
         let name = pipeline.name.clone();
-        let pipeline = pipeline.clone();
         let task = tokio::spawn(async move {
             let result = sink::run_sink(&pipeline, &pipeline.sinks[index], rx).await;
             if result.is_err() {
-                failed.cancel();
+                sink_failed.store(true, Ordering::SeqCst);
+                stop.cancel();
             }
             result
         });
-        async move {
-            task.await.unwrap_or_else(|e| {
-                Err(RuntimeError::Task {
-                    pipeline: name,
-                    message: e.to_string(),
-                })
-            })
-        }
+        async move { task.await.unwrap_or_else(|e| Err(task_error(&name, e))) }
     });
     let sinks = futures::future::join_all(sinks);
 
     let coordinator = async {
-        if pipeline.source.is_some() {
-            let stop = CancellationToken::new();
-            let stop_on_signal = async {
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = failed.cancelled() => {}
-                }
-                stop.cancel();
-            };
-            let source_task = {
-                let (pipeline, stats, stop) = (pipeline.clone(), stats.clone(), stop.clone());
-                tokio::spawn(async move { source::run_source(&pipeline, &stats, &stop).await })
-            };
-            let result = tokio::select! {
-                result = source_task => result.unwrap_or_else(|e| Err(RuntimeError::Task { pipeline: pipeline.name.clone(), message: e.to_string() })),
-                _ = async { stop_on_signal.await; std::future::pending::<()>().await } => unreachable!("pending never completes"),
-            };
-            // Whatever stopped the source (end of input, a signal, a bad row),
-            // what Kafka acknowledged is drained through the sinks, so nothing
-            // produced is left behind; only a failed sink stops them at once.
-            let directive = if failed.is_cancelled() {
-                SinkDirective::StopNow
-            } else {
-                SinkDirective::DrainToEnd
-            };
-            let _ = directive_tx.send(directive);
-            result.map(|_| ())
+        let result = if pipeline.source.is_some() {
+            let (pipeline, stats, stop) = (pipeline.clone(), stats.clone(), stop.clone());
+            let name = pipeline.name.clone();
+            tokio::spawn(async move {
+                source::run_source(&pipeline, &stats, &stop)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .unwrap_or_else(|e| Err(task_error(&name, e)))
         } else {
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = failed.cancelled() => {}
-            }
-            let _ = directive_tx.send(SinkDirective::StopNow);
+            stop.cancelled().await;
             Ok(())
-        }
+        };
+        // Whatever stopped the source (end of input, a signal, a bad row),
+        // what Kafka acknowledged is drained through the sinks, so nothing
+        // produced is left behind; only a failed sink stops them at once.
+        let directive = if sink_failed.load(Ordering::SeqCst) || pipeline.source.is_none() {
+            SinkDirective::StopNow
+        } else {
+            SinkDirective::DrainToEnd
+        };
+        let _ = directive_tx.send(directive);
+        result
     };
     let (source_result, sink_results) = tokio::join!(coordinator, sinks);
     let mut reports = Vec::new();
