@@ -117,7 +117,7 @@ pub fn parse_predicate<T: PredicateConfig + DeserializeOwned + 'static>(
 
 /// Registers a plugin config type under a kind and a type name.
 ///
-/// ```ignore
+/// ```text
 /// connect_core::register_plugin!(source "csv_replay", CsvReplayConfig,
 ///     summary: "Replays a CSV file into Kafka at a chosen rate",
 ///     example: include_str!("../example.yaml"));
