@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 // Linking a connector crate registers its plugins.
 use connect_csv_replay as _;
 use connect_s3_json as _;
+use connect_transforms as _;
 
 /// Sluice: move data through Apache Kafka with sources, sinks and transforms declared in YAML.
 #[derive(Debug, Parser)]

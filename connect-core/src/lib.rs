@@ -19,6 +19,7 @@ pub mod plugin;
 pub mod record;
 pub mod registry;
 pub mod runtime;
+pub mod transform;
 
 pub use error::{ConnectorError, ConnectorResult};
 pub use record::{Headers, Record, SourcePosition, TopicPartition, Value};

@@ -208,14 +208,26 @@ pub trait TransformConfig: Debug + Send + Sync {
     fn build(&self) -> ConnectorResult<Box<dyn Transform>>;
 }
 
+/// What a transform decided about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The (possibly changed) record goes on to the next step.
+    Keep,
+    /// The record is dropped; the runtime counts it (never silent).
+    Drop,
+}
+
 /// A single-message transform: synchronous, pure and per record.
 ///
 /// The runtime calls [`apply`](Transform::apply) once per record, in order,
-/// from one task; it returns the changed record, or `None` to drop it (a drop
-/// is counted, never silent). It must not block or do I/O.
+/// from one task. The transform changes the record in place (touching only
+/// what it transforms, so a chain never copies whole records) and says
+/// whether to keep it. An error names the field and what is wrong with it;
+/// the runtime adds the step and the record's location. It must not block or
+/// do I/O.
 pub trait Transform: Send {
-    /// Transforms one record.
-    fn apply(&mut self, record: Record) -> ConnectorResult<Option<Record>>;
+    /// Transforms one record in place.
+    fn apply(&mut self, record: &mut Record) -> ConnectorResult<Outcome>;
 }
 
 /// The validated configuration of a predicate, ready to build.
