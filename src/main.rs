@@ -220,6 +220,12 @@ fn print_summary(report: &PipelineReport, interrupted: bool) {
             "  source   {source:<12} rows read        {:>10}",
             report.polled
         );
+        if report.dropped > 0 {
+            println!(
+                "  source   {source:<12} dropped by transforms {:>5}",
+                report.dropped
+            );
+        }
         println!(
             "  topic    {:<12} records produced {:>10}  ({:.0} records/s)",
             report.topic,
@@ -236,6 +242,12 @@ fn print_summary(report: &PipelineReport, interrupted: bool) {
             sink.bytes as f64 / 1e6,
             sink.consumed
         );
+        if sink.dropped > 0 {
+            println!(
+                "  sink     {:<12} dropped by transforms {:>5}",
+                sink.name, sink.dropped
+            );
+        }
     }
 }
 

@@ -73,6 +73,19 @@ impl Diagnostics {
         self.found.borrow().iter().any(|d| d.mark == mark)
     }
 
+    /// How many problems were recorded so far.
+    pub fn len(&self) -> usize {
+        self.found.borrow().len()
+    }
+
+    /// Prefixes the messages of the problems recorded since the `start`-th,
+    /// e.g. to name the transform step they belong to.
+    pub fn prefix_since(&self, start: usize, prefix: &str) {
+        for diagnostic in self.found.borrow_mut().iter_mut().skip(start) {
+            diagnostic.message.insert_str(0, prefix);
+        }
+    }
+
     /// Whether any problem was recorded.
     pub fn is_empty(&self) -> bool {
         self.found.borrow().is_empty()

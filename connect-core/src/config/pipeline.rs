@@ -11,7 +11,7 @@ use super::diagnostics::{ConfigErrors, Diagnostics, Mark};
 use super::node::{parse_document, Node, NodeKind};
 use super::units::HumanDuration;
 use crate::convert::Converter;
-use crate::plugin::{FieldIssue, SinkConfig, SourceConfig};
+use crate::plugin::{FieldIssue, PredicateConfig, SinkConfig, SourceConfig, TransformConfig};
 use crate::registry::{PluginFactory, PluginKind, Registry};
 
 /// A validated pipeline, ready for the runtime to build and run.
@@ -31,9 +31,11 @@ pub struct PipelineConfig {
     pub source: Option<PluginInstance<Box<dyn SourceConfig>>>,
     /// The sinks reading from the topic, in file order.
     pub sinks: Vec<PluginInstance<Box<dyn SinkConfig>>>,
+    /// Named predicates that transform steps refer to.
+    pub predicates: BTreeMap<String, PredicateSpec>,
 }
 
-/// A plugin section of a pipeline: its name, type and config.
+/// A plugin section of a pipeline: its name, type, config and transforms.
 #[derive(Debug)]
 pub struct PluginInstance<C> {
     /// `source`, or the sink's key under `sinks`.
@@ -42,6 +44,33 @@ pub struct PluginInstance<C> {
     pub type_name: &'static str,
     /// The plugin's validated config.
     pub config: C,
+    /// Transforms applied to its records, in order: on a source before
+    /// producing, on a sink after consuming.
+    pub transforms: Vec<TransformSpec>,
+}
+
+/// One step of a `transforms:` list.
+#[derive(Debug)]
+pub struct TransformSpec {
+    /// The step's YAML path, e.g. `sinks.s3.transforms[1]`.
+    pub path: String,
+    /// The transform type.
+    pub type_name: &'static str,
+    /// Its validated config.
+    pub config: Box<dyn TransformConfig>,
+    /// The name of a predicate from the pipeline's `predicates:`, if any.
+    pub predicate: Option<String>,
+    /// Apply the transform when the predicate does not hold.
+    pub negate: bool,
+}
+
+/// An entry of the pipeline's `predicates:` map.
+#[derive(Debug)]
+pub struct PredicateSpec {
+    /// The predicate type.
+    pub type_name: &'static str,
+    /// Its validated config.
+    pub config: Box<dyn PredicateConfig>,
 }
 
 /// The `kafka:` section.
@@ -191,7 +220,15 @@ fn default_retry_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(600))
 }
 
-const ROOT_KEYS: &[&str] = &["name", "kafka", "topic", "runtime", "source", "sinks"];
+const ROOT_KEYS: &[&str] = &[
+    "name",
+    "kafka",
+    "topic",
+    "runtime",
+    "predicates",
+    "source",
+    "sinks",
+];
 
 /// Reads and validates a pipeline file; every problem is in the error.
 pub fn load_pipeline_file(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
@@ -268,8 +305,11 @@ fn build(
             report_field(node, "batch_size", "must be at least 1", diags);
         }
     }
+    let predicates = parse_predicates(root, registry, diags);
     let source = root.get("source").and_then(|node| {
-        let (type_name, config_node) = plugin_type(node, registry, PluginKind::Source, diags)?;
+        let transforms = parse_transforms(node, registry, &predicates, diags);
+        let (type_name, config_node) =
+            plugin_type(node, registry, PluginKind::Source, &["transforms"], diags)?;
         let PluginFactory::Source(parse) = type_name.factory else {
             return None;
         };
@@ -279,9 +319,10 @@ fn build(
             name: "source".to_owned(),
             type_name: type_name.name,
             config,
+            transforms,
         })
     });
-    let sinks = parse_sinks(root, registry, diags);
+    let sinks = parse_sinks(root, registry, &predicates, diags);
     if root.get("source").is_none() && root.get("sinks").is_none() {
         diags.report(
             root.mark,
@@ -297,6 +338,7 @@ fn build(
         runtime: runtime?.unwrap_or_default(),
         source,
         sinks,
+        predicates,
     })
 }
 
@@ -329,6 +371,7 @@ fn validate_topic(topic: &TopicConfig, node: &Node, diags: &Diagnostics) {
 fn parse_sinks(
     root: &Node,
     registry: &Registry,
+    predicates: &BTreeMap<String, PredicateSpec>,
     diags: &Diagnostics,
 ) -> Vec<PluginInstance<Box<dyn SinkConfig>>> {
     let Some(node) = root.get("sinks") else {
@@ -355,8 +398,9 @@ fn parse_sinks(
         {
             diags.report(key.mark, &key.path, format!("sink name `{name}` may use only letters, digits, `-` and `_` (it names a Kafka consumer group)"));
         }
+        let transforms = parse_transforms(value, registry, predicates, diags);
         let Some((registration, config_node)) =
-            plugin_type(value, registry, PluginKind::Sink, diags)
+            plugin_type(value, registry, PluginKind::Sink, &["transforms"], diags)
         else {
             continue;
         };
@@ -369,6 +413,7 @@ fn parse_sinks(
                 name,
                 type_name: registration.name,
                 config,
+                transforms,
             });
         }
     }
@@ -382,11 +427,198 @@ fn parse_sinks(
     sinks
 }
 
-/// Finds the plugin named by the section's `type` key; returns it with the section minus `type`.
+/// The `predicates:` map: name → predicate config.
+fn parse_predicates(
+    root: &Node,
+    registry: &Registry,
+    diags: &Diagnostics,
+) -> BTreeMap<String, PredicateSpec> {
+    let mut predicates = BTreeMap::new();
+    let Some(node) = root.get("predicates") else {
+        return predicates;
+    };
+    let Some(entries) = node.entries() else {
+        diags.report(
+            node.mark,
+            &node.path,
+            format!(
+                "`predicates` is a mapping from a predicate name to its config; found {}",
+                node.type_name()
+            ),
+        );
+        return predicates;
+    };
+    for (key, value) in entries {
+        let name = key.as_str().unwrap_or_default().to_owned();
+        let Some((registration, config_node)) =
+            plugin_type(value, registry, PluginKind::Predicate, &[], diags)
+        else {
+            continue;
+        };
+        let PluginFactory::Predicate(parse) = registration.factory else {
+            continue;
+        };
+        if let Some(config) = parse(&config_node, diags) {
+            report_issues(&config_node, config.validate(), diags);
+            predicates.insert(
+                name,
+                PredicateSpec {
+                    type_name: registration.name,
+                    config,
+                },
+            );
+        }
+    }
+    predicates
+}
+
+/// The `transforms:` list of a source or sink section.
+fn parse_transforms(
+    section: &Node,
+    registry: &Registry,
+    predicates: &BTreeMap<String, PredicateSpec>,
+    diags: &Diagnostics,
+) -> Vec<TransformSpec> {
+    let Some(node) = section.get("transforms") else {
+        return Vec::new();
+    };
+    let NodeKind::Seq(steps) = &node.kind else {
+        diags.report(
+            node.mark,
+            &node.path,
+            format!(
+                "`transforms` is a list of steps, each with a `type`; found {}",
+                node.type_name()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut specs = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let first_diagnostic = diags.len();
+        if let Some(spec) = parse_step(step, registry, predicates, diags) {
+            specs.push(spec);
+        }
+        let type_name = step.get("type").and_then(Node::as_str).unwrap_or("?");
+        diags.prefix_since(
+            first_diagnostic,
+            &format!("transform {} `{type_name}`: ", i + 1),
+        );
+    }
+    specs
+}
+
+fn parse_step(
+    step: &Node,
+    registry: &Registry,
+    predicates: &BTreeMap<String, PredicateSpec>,
+    diags: &Diagnostics,
+) -> Option<TransformSpec> {
+    let (registration, config_node) = plugin_type(
+        step,
+        registry,
+        PluginKind::Transform,
+        &["predicate", "negate"],
+        diags,
+    )?;
+    let predicate = match step.entry("predicate") {
+        None => None,
+        Some((key, value)) => match value.as_str() {
+            Some(name) if predicates.contains_key(name) => Some(name.to_owned()),
+            _ => {
+                let defined: Vec<String> = predicates.keys().map(|n| format!("`{n}`")).collect();
+                let name = value.as_str().unwrap_or_default();
+                diags.report(
+                    value.mark,
+                    &key.path,
+                    if defined.is_empty() {
+                        format!("predicate `{name}` is not defined; declare it under the pipeline's `predicates:`")
+                    } else {
+                        format!("predicate `{name}` is not defined; defined predicates: {}", defined.join(", "))
+                    },
+                );
+                None
+            }
+        },
+    };
+    let negate = match step.entry("negate") {
+        None => false,
+        Some((key, value)) => {
+            let negate = crate::config::de::from_node::<bool>(value, diags).unwrap_or(false);
+            if step.get("predicate").is_none() {
+                diags.report(
+                    key.mark,
+                    &key.path,
+                    "`negate` needs a `predicate` on the same step",
+                );
+            }
+            negate
+        }
+    };
+    let PluginFactory::Transform(parse) = registration.factory else {
+        return None;
+    };
+    let config = parse(&config_node, diags)?;
+    report_issues(&config_node, config.validate(), diags);
+    Some(TransformSpec {
+        path: step.path.clone(),
+        type_name: registration.name,
+        config,
+        predicate,
+        negate,
+    })
+}
+
+/// Parses a YAML document holding a `transforms:` list and an optional
+/// `predicates:` map, as written in a pipeline, into a ready chain. For tools
+/// and tests that run transforms outside a pipeline.
+pub fn transform_chain_from_yaml(
+    text: &str,
+    file: &Path,
+) -> Result<crate::transform::TransformChain, ConfigErrors> {
+    let diags = Diagnostics::new(file.display().to_string());
+    let registry = match Registry::global() {
+        Ok(registry) => registry,
+        Err(e) => {
+            diags.report(Mark { line: 1, column: 1 }, "", e.to_string());
+            return Err(ConfigErrors(diags.into_sorted()));
+        }
+    };
+    let Some(root) = parse_document(text, &diags) else {
+        return Err(ConfigErrors(diags.into_sorted()));
+    };
+    for (key, _) in root.entries().unwrap_or_default() {
+        let name = key.as_str().unwrap_or_default();
+        if !["transforms", "predicates"].contains(&name) {
+            diags.report(
+                key.mark,
+                &key.path,
+                unknown_field_message(name, &["transforms", "predicates"]),
+            );
+        }
+    }
+    let predicates = parse_predicates(&root, registry, &diags);
+    let specs = parse_transforms(&root, registry, &predicates, &diags);
+    if !diags.is_empty() {
+        return Err(ConfigErrors(diags.into_sorted()));
+    }
+    crate::runtime::build_chain(&specs, &predicates).map_err(|message| {
+        ConfigErrors(vec![super::Diagnostic {
+            file: diags.file().clone(),
+            mark: Mark { line: 1, column: 1 },
+            path: String::new(),
+            message,
+        }])
+    })
+}
+
+/// Finds the plugin named by the section's `type` key; returns it with the
+/// section minus `type` and the `extra` keys the pipeline itself handles.
 fn plugin_type(
     node: &Node,
     registry: &Registry,
     kind: PluginKind,
+    extra: &[&str],
     diags: &Diagnostics,
 ) -> Option<(&'static crate::registry::PluginRegistration, Node)> {
     if node.entries().is_none() {
@@ -424,7 +656,11 @@ fn plugin_type(
         return None;
     };
     match registry.lookup(kind, type_name) {
-        Ok(registration) => Some((registration, node.without_keys(&["type"]))),
+        Ok(registration) => {
+            let mut handled = vec!["type"];
+            handled.extend_from_slice(extra);
+            Some((registration, node.without_keys(&handled)))
+        }
         Err(message) => {
             diags.report(type_node.mark, &type_key.path, message);
             None

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::pipeline::PipelineConfig;
+use std::collections::BTreeMap;
+
+use crate::config::pipeline::{PipelineConfig, PredicateSpec, TransformSpec};
 use crate::error::ConnectorError;
 use crate::kafka::{ensure_topic, KafkaGlueError};
+use crate::transform::{TransformChain, TransformFailure, TransformStep};
 
 /// A pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,24 @@ pub enum RuntimeError {
         /// What is wrong.
         message: String,
     },
+    /// A transform failed on a record.
+    #[error("pipeline `{pipeline}`: {stage}: {failure}")]
+    Transform {
+        /// Pipeline name.
+        pipeline: String,
+        /// `source` or `sink <name>`.
+        stage: String,
+        /// Which step, on which record, and why.
+        failure: TransformFailure,
+    },
+    /// A transform chain could not be built.
+    #[error("pipeline `{pipeline}`: {message}")]
+    BuildTransforms {
+        /// Pipeline name.
+        pipeline: String,
+        /// What failed.
+        message: String,
+    },
     /// A driver task panicked or was cancelled.
     #[error("pipeline `{pipeline}`: a driver task ended abnormally: {message}")]
     Task {
@@ -95,8 +116,46 @@ pub enum RuntimeError {
 pub struct PipelineStats {
     /// Records returned by the source.
     pub polled: AtomicU64,
+    /// Source records dropped by the source's transforms.
+    pub dropped: AtomicU64,
     /// Records acknowledged by Kafka.
     pub produced: AtomicU64,
+}
+
+/// Builds the transform chain of a source or sink from its specs.
+pub fn build_chain(
+    specs: &[TransformSpec],
+    predicates: &BTreeMap<String, PredicateSpec>,
+) -> Result<TransformChain, String> {
+    let mut steps = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let transform = spec.config.build().map_err(|e| {
+            format!(
+                "{}: cannot build transform `{}`: {e}",
+                spec.path, spec.type_name
+            )
+        })?;
+        let predicate = match &spec.predicate {
+            None => None,
+            Some(name) => {
+                let predicate = predicates
+                    .get(name)
+                    .ok_or_else(|| format!("{}: predicate `{name}` is not defined", spec.path))?
+                    .config
+                    .build()
+                    .map_err(|e| format!("{}: cannot build predicate `{name}`: {e}", spec.path))?;
+                Some((name.clone(), predicate))
+            }
+        };
+        steps.push(TransformStep {
+            path: spec.path.clone(),
+            type_name: spec.type_name,
+            transform,
+            predicate,
+            negate: spec.negate,
+        });
+    }
+    Ok(TransformChain::new(steps))
 }
 
 /// What the sinks of a pipeline should do now.
@@ -119,6 +178,8 @@ pub struct SinkReport {
     pub type_name: &'static str,
     /// Records read from Kafka.
     pub consumed: u64,
+    /// Records dropped by the sink's transforms.
+    pub dropped: u64,
     /// Records made durable.
     pub records: u64,
     /// Objects or files written.
@@ -138,6 +199,8 @@ pub struct PipelineReport {
     pub source_type: Option<&'static str>,
     /// Records read from the source.
     pub polled: u64,
+    /// Source records dropped by the source's transforms.
+    pub dropped: u64,
     /// Records acknowledged by Kafka.
     pub produced: u64,
     /// Per sink.
@@ -233,6 +296,7 @@ pub async fn run_pipeline(
         topic: pipeline.topic.name.clone(),
         source_type: pipeline.source.as_ref().map(|s| s.type_name),
         polled: stats.polled.load(Ordering::Relaxed),
+        dropped: stats.dropped.load(Ordering::Relaxed),
         produced: stats.produced.load(Ordering::Relaxed),
         sinks: reports,
         elapsed: started.elapsed(),

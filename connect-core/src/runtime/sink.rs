@@ -16,10 +16,11 @@ use super::{RuntimeError, SinkDirective, SinkReport};
 use crate::config::pipeline::{PipelineConfig, PluginInstance};
 use crate::error::ConnectorError;
 use crate::kafka::{consumer_config, KafkaGlueError};
-use crate::plugin::{DurableOffsets, FlushMode, Sink, SinkConfig, SinkStats};
+use crate::plugin::{DurableOffsets, FlushMode, Outcome, Sink, SinkConfig, SinkStats};
 use crate::record::{Record, TopicPartition};
 use crate::retrying;
 use crate::runtime::retry::Backoff;
+use crate::transform::TransformChain;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -101,6 +102,7 @@ pub async fn run_sink(
         name: instance.name.clone(),
         type_name: instance.type_name,
         consumed: driver.consumed,
+        dropped: driver.dropped,
         records: stats.records.load(Ordering::Relaxed),
         objects: stats.objects.load(Ordering::Relaxed),
         bytes: stats.bytes.load(Ordering::Relaxed),
@@ -120,6 +122,10 @@ struct SinkDriver<'a> {
     batch: Vec<Record>,
     backoff: Backoff,
     consumed: u64,
+    chain: TransformChain,
+    dropped: u64,
+    /// Per partition, the offset after the last record handed to the sink.
+    kept_to: BTreeMap<i32, i64>,
 }
 
 impl<'a> SinkDriver<'a> {
@@ -136,6 +142,13 @@ impl<'a> SinkDriver<'a> {
             instance.config.build(&ctx, stats.clone())
         )
         .map_err(|error| sink_error(pipeline, instance, error))?;
+        let chain =
+            super::build_chain(&instance.transforms, &pipeline.predicates).map_err(|message| {
+                RuntimeError::BuildTransforms {
+                    pipeline: pipeline.name.clone(),
+                    message,
+                }
+            })?;
         let group = group_id(&pipeline.name, &instance.name);
         let consumer: StreamConsumer<SinkConsumerContext> =
             consumer_config(&pipeline.kafka, &group)
@@ -167,6 +180,9 @@ impl<'a> SinkDriver<'a> {
             batch: Vec::with_capacity(pipeline.runtime.batch_size),
             backoff: Backoff::new(&pipeline.runtime),
             consumed: 0,
+            chain,
+            dropped: 0,
+            kept_to: BTreeMap::new(),
         })
     }
 
@@ -191,8 +207,21 @@ impl<'a> SinkDriver<'a> {
                 message = consumer.recv() => {
                     let message = message.map_err(|e| self.consume_error(format!("cannot read from topic `{}`: {e}", self.topic)))?;
                     self.apply_rebalances().await?;
-                    if let Some(record) = self.decode(&message)? {
-                        self.batch.push(record);
+                    if let Some(mut record) = self.decode(&message)? {
+                        let outcome = self.chain.apply(&mut record).map_err(|failure| RuntimeError::Transform {
+                            pipeline: self.pipeline.name.clone(),
+                            stage: format!("sink `{}`", self.instance.name),
+                            failure,
+                        })?;
+                        match outcome {
+                            Outcome::Keep => {
+                                if let (Some(p), Some(o)) = (record.partition, record.offset) {
+                                    self.kept_to.insert(p, o + 1);
+                                }
+                                self.batch.push(record);
+                            }
+                            Outcome::Drop => self.dropped += 1,
+                        }
                     }
                     if self.batch.len() >= self.pipeline.runtime.batch_size {
                         self.write_batch().await?;
@@ -301,6 +330,7 @@ impl<'a> SinkDriver<'a> {
                     tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions revoked");
                     for p in &partitions {
                         self.assigned.remove(p);
+                        self.kept_to.remove(p);
                         self.next_offset.remove(p);
                         self.committed.remove(p);
                     }
@@ -410,13 +440,30 @@ impl<'a> SinkDriver<'a> {
         let durable: DurableOffsets =
             retrying!(self.backoff, "flushing the sink", self.sink.flush(mode))
                 .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+        let mut commit: BTreeMap<i32, i64> = durable
+            .into_iter()
+            .filter(|(tp, _)| tp.topic == self.topic)
+            .map(|(tp, offset)| (tp.partition, offset))
+            .collect();
+        // Records dropped by transforms after the last record the sink kept
+        // are done with too: once everything kept is durable, commit past them.
+        for (&partition, &read_to) in &self.next_offset {
+            if commit.get(&partition) == self.kept_to.get(&partition) {
+                let offset = commit.entry(partition).or_insert(read_to);
+                *offset = (*offset).max(read_to);
+            }
+        }
         let mut list = TopicPartitionList::new();
-        for (tp, offset) in durable {
+        for (partition, offset) in commit {
+            let tp = TopicPartition {
+                topic: self.topic.clone(),
+                partition,
+            };
             let newer = self
                 .committed
                 .get(&tp.partition)
                 .is_none_or(|&c| offset > c);
-            if tp.topic == self.topic && self.assigned.contains(&tp.partition) && newer {
+            if self.assigned.contains(&tp.partition) && newer {
                 list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
                     .map_err(|e| {
                         self.consume_error(format!("bad offset {offset} for {tp}: {e}"))

@@ -14,7 +14,7 @@ use super::{PipelineStats, RuntimeError};
 use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
 use crate::kafka::{producer_config, KafkaGlueError};
-use crate::plugin::{BuildContext, Poll, Source};
+use crate::plugin::{BuildContext, Outcome, Poll, Source};
 use crate::record::Record;
 use crate::retrying;
 use crate::runtime::retry::Backoff;
@@ -71,6 +71,13 @@ pub async fn run_source(
         stats,
     };
 
+    let mut chain =
+        super::build_chain(&instance.transforms, &pipeline.predicates).map_err(|message| {
+            RuntimeError::BuildTransforms {
+                pipeline: pipeline.name.clone(),
+                message,
+            }
+        })?;
     let result: Result<SourceEnd, RuntimeError> = async {
         loop {
             let poll = tokio::select! {
@@ -82,8 +89,18 @@ pub async fn run_source(
                 Poll::End => return Ok(SourceEnd::Exhausted),
                 Poll::Records(records) => {
                     stats.polled.fetch_add(records.len() as u64, Ordering::Relaxed);
-                    for record in records {
-                        writer.send(record).await?;
+                    for mut record in records {
+                        let outcome = chain.apply(&mut record).map_err(|failure| RuntimeError::Transform {
+                            pipeline: pipeline.name.clone(),
+                            stage: "source".to_owned(),
+                            failure,
+                        })?;
+                        match outcome {
+                            Outcome::Keep => writer.send(record).await?,
+                            Outcome::Drop => {
+                                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                     writer.reap_ready()?;
                 }
