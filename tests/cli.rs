@@ -23,13 +23,65 @@ fn the_binary_registers_every_bundled_plugin() {
             Some((words.next()?, words.next()?))
         })
         .collect();
-    assert_eq!(names, [("source", "csv_replay"), ("sink", "s3_json")]);
+    let expected: Vec<(&str, &str)> = [("source", "csv_replay"), ("sink", "s3_json")]
+        .into_iter()
+        .chain(
+            [
+                "insert_field",
+                "replace_field",
+                "mask_field",
+                "cast",
+                "timestamp_converter",
+                "value_to_key",
+                "extract_field",
+                "hoist_field",
+                "flatten",
+                "regex_router",
+                "timestamp_router",
+                "filter",
+                "insert_header",
+                "drop_headers",
+                "header_from",
+                "set_schema_metadata",
+            ]
+            .map(|name| ("transform", name)),
+        )
+        .chain(
+            [
+                "topic_name_matches",
+                "has_header_key",
+                "record_is_tombstone",
+            ]
+            .map(|name| ("predicate", name)),
+        )
+        .collect();
+    let mut sorted_names = names.clone();
+    sorted_names.sort();
+    let mut sorted_expected = expected.clone();
+    sorted_expected.sort();
+    assert_eq!(sorted_names, sorted_expected);
 
     let example = sluice()
         .args(["plugins", "--example", "s3_json"])
         .output()
         .expect("run");
     assert!(String::from_utf8_lossy(&example.stdout).contains("type: s3_json"));
+}
+
+#[test]
+fn docs_plugins_md_is_generated_from_the_registry() {
+    let output = sluice()
+        .args(["plugins", "--markdown"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let generated = String::from_utf8_lossy(&output.stdout);
+    let committed =
+        std::fs::read_to_string(common::repo_root().join("docs/plugins.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/plugins.md is out of date: run `cargo run -- plugins --markdown > docs/plugins.md`"
+    );
 }
 
 #[test]
@@ -47,6 +99,44 @@ fn the_shipped_pipeline_and_examples_validate() {
     );
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("source: csv_replay, sinks: s3 (s3_json)")
+    );
+}
+
+#[test]
+fn validate_names_the_transform_step_of_each_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("steps.yaml");
+    std::fs::write(
+        &path,
+        "name: steps\ntopic: { name: t }\n\
+         predicates:\n  tomb:\n    type: record_is_tombstone\n\
+         source:\n  type: csv_replay\n  path: x.csv\n  transforms:\n\
+         \x20   - type: cast\n      spec: { volume: int46 }\n\
+         \x20   - type: filter\n      predicate: nope\n\
+         \x20   - type: regex_router\n      regex: \"(unclosed\"\n      replacement: x\n\
+         \x20   - type: replace_field\n      renames: { a: \"\" }\n\
+         \x20   - type: insert_field\n      negate: true\n      static_field: f\n      static_value: v\n",
+    )
+    .expect("write");
+    let output = sluice().arg("validate").arg(&path).output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display();
+    let expected = [
+        format!("{file}:11:23: source.transforms[0].spec.volume: transform 1 `cast`: unknown value `int46`"),
+        format!("{file}:13:18: source.transforms[1].predicate: transform 2 `filter`: predicate `nope` is not defined; defined predicates: `tomb`"),
+        format!("{file}:15:14: source.transforms[2].regex: transform 3 `regex_router`: `(unclosed` is not a valid regular expression: unclosed group"),
+        format!("{file}:20:7: source.transforms[4].negate: transform 5 `insert_field`: `negate` needs a `predicate` on the same step"),
+    ];
+    for line in &expected {
+        assert!(
+            stderr.contains(line.as_str()),
+            "missing `{line}` in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("source.transforms[3].renames"),
+        "the empty rename is reported:\n{stderr}"
     );
 }
 

@@ -358,6 +358,9 @@ fn looks_like_float(text: &str) -> bool {
 
 /// "unknown field `x`; expected one of ..." with a likely typo first.
 pub fn unknown_field_message(name: &str, fields: &[&str]) -> String {
+    if fields.is_empty() {
+        return format!("unknown key `{name}`; this takes no keys");
+    }
     let hint = suggest(name, fields.iter().copied())
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();

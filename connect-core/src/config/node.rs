@@ -315,7 +315,8 @@ pub fn child_path(parent: &str, key: &str) -> String {
     }
 }
 
-/// Replaces `${env:NAME}` and `${env:NAME:-default}`; `$${` is a literal `${`.
+/// Replaces `${env:NAME}` and `${env:NAME:-default}`; `$${` is a literal
+/// `${`; a `${name}` without a provider is left for the plugin to read.
 pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -339,6 +340,14 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
         };
         let body = &body_start[..end];
         rest = &body_start[end + 1..];
+        if !body.contains(':') {
+            // `${topic}`-style placeholders belong to the plugin (timestamp_router,
+            // regex_router); only `${provider:...}` is a reference.
+            out.push_str("${");
+            out.push_str(body);
+            out.push('}');
+            continue;
+        }
         let Some(reference) = body.strip_prefix("env:") else {
             let provider = body.split(':').next().unwrap_or(body);
             return Err(format!(
@@ -382,6 +391,10 @@ mod tests {
         assert_eq!(interpolate("x-${env:NOPE:-d}-y", &env).unwrap(), "x-d-y");
         assert_eq!(interpolate("$${env:HOST}", &env).unwrap(), "${env:HOST}");
         assert_eq!(interpolate("cost $5", &env).unwrap(), "cost $5");
+        assert_eq!(
+            interpolate("${topic}-${timestamp}", &env).unwrap(),
+            "${topic}-${timestamp}"
+        );
         assert!(interpolate("${env:NOPE}", &env)
             .unwrap_err()
             .contains("`NOPE` is not set"));

@@ -91,7 +91,7 @@ pub enum RuntimeError {
         /// `source` or `sink <name>`.
         stage: String,
         /// Which step, on which record, and why.
-        failure: TransformFailure,
+        failure: Box<TransformFailure>,
     },
     /// A transform chain could not be built.
     #[error("pipeline `{pipeline}`: {message}")]

@@ -211,7 +211,7 @@ impl<'a> SinkDriver<'a> {
                         let outcome = self.chain.apply(&mut record).map_err(|failure| RuntimeError::Transform {
                             pipeline: self.pipeline.name.clone(),
                             stage: format!("sink `{}`", self.instance.name),
-                            failure,
+                            failure: Box::new(failure),
                         })?;
                         match outcome {
                             Outcome::Keep => {

@@ -93,7 +93,7 @@ pub async fn run_source(
                         let outcome = chain.apply(&mut record).map_err(|failure| RuntimeError::Transform {
                             pipeline: pipeline.name.clone(),
                             stage: "source".to_owned(),
-                            failure,
+                            failure: Box::new(failure),
                         })?;
                         match outcome {
                             Outcome::Keep => writer.send(record).await?,

@@ -32,3 +32,15 @@ pub mod topic_name_matches;
 
 #[cfg(test)]
 mod testing;
+
+/// "`pattern` is not a valid regular expression: reason", with the regex
+/// crate's multi-line message cut to its last line, the reason.
+pub(crate) fn invalid_regex(pattern: &str, error: &regex::Error) -> String {
+    let text = error.to_string();
+    let reason = text
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .unwrap_or(text.as_str());
+    format!("`{pattern}` is not a valid regular expression: {reason}")
+}
