@@ -15,6 +15,10 @@
 //! - `fields` are dotted paths into nested objects (`meta.source`, quoted
 //!   segments for names with dots or spaces: `"Adj Close"`); Kafka Connect
 //!   only reads top-level fields.
+//! - A number is written as its JSON text, exactly as it is in the record
+//!   (`0.0001`, `1.0e+21`); Kafka Connect writes Java's `Double.toString`
+//!   (`1.0E-4`, `1.0E21`). An object or array is valid JSON text; Kafka
+//!   Connect leaves control characters in strings unescaped.
 //! - A record whose targeted part is null (a tombstone value, a null key)
 //!   passes through unchanged; Kafka Connect's schemaless mode throws
 //!   `DataException: Only Map objects supported in absence of schema for

@@ -11,7 +11,10 @@
 //! [`header_from`](crate::header_from): a string as its UTF-8 bytes, a number,
 //! boolean, list or mapping as its JSON text, and `null` as a header without a
 //! value. A plain YAML number is read as a number, so `1.50` is written as
-//! `1.5`; quote it (`"1.50"`) to keep its exact text.
+//! `1.5`; quote it (`"1.50"`) to keep its exact text. A number is written as
+//! its JSON text (`0.0001`), where Kafka Connect writes Java's
+//! `Double.toString` (`1.0E-4`) and reads large literals as 32-bit floats
+//! (`123456789.5` becomes `1.23456792E8`).
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
 use connect_core::{ConnectorResult, Record, Value};

@@ -15,7 +15,9 @@
 //! - `fields` are dotted paths into nested objects: `meta.id` copies the
 //!   field `id` of the object `meta` and the key gets the same nesting
 //!   (`{"meta": {"id": ...}}`). Quote names with dots or spaces
-//!   (`"Adj Close"`). Kafka Connect only reads top-level fields. A path whose
+//!   (`"Adj Close"`). Kafka Connect reads top-level fields, or, with
+//!   `field.syntax.version=V2`, nested ones under a key field named after the
+//!   whole path (`{"meta.id": 9}` where Sluice gives `{"meta": {"id": 9}}`). A path whose
 //!   parent in the value is not an object is null in the key.
 //! - Kafka Connect builds the key as a `HashMap` (no order); Sluice keeps the
 //!   listed order.
