@@ -91,3 +91,69 @@ fn a_wrong_s3_secret_fails_with_the_s3_error() {
         "stderr:\n{stderr}"
     );
 }
+
+#[test]
+fn a_transform_failing_on_a_record_names_the_step_the_field_and_the_record() {
+    let services = Services::get();
+    let name = unique("badcast");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source_side = format!(
+        "name: {name}\ntopic: {{ name: {name}, partitions: 1 }}\n\
+         source:\n  type: csv_replay\n  path: {}\n  limit: 5\n  transforms:\n    - type: cast\n      spec: {{ Index: int64 }}\n",
+        dataset().display()
+    );
+    let path = write_pipeline(dir.path(), &source_side);
+    let output = services
+        .sluice()
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    let expected = format!(
+        "source: transform 1 `cast` (source.transforms[0]) failed on the record from {{\"file\":\"{}\"}} {{\"line\":2,",
+        dataset().display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "missing `{expected}` in:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("`Index` is the string `HSI`, which does not read as an integer (int64)"),
+        "{stderr}"
+    );
+
+    let sink_side = format!(
+        "name: {name}-sink\ntopic: {{ name: {name}, partitions: 1 }}\n\
+         sinks:\n  s3:\n    type: s3_json\n    bucket: {name}\n    endpoint: ${{env:S3_ENDPOINT}}\n    create_bucket: true\n\
+         \x20   transforms:\n      - type: cast\n        spec: {{ Date: int64 }}\n"
+    );
+    // The failing cast stopped the source on its first row: fill the topic
+    // with a run without it.
+    let fill_dir = tempfile::tempdir().expect("tempdir");
+    let fill = write_pipeline(
+        fill_dir.path(),
+        &source_side.replace(
+            "  transforms:\n    - type: cast\n      spec: { Index: int64 }\n",
+            "",
+        ),
+    );
+    common::run_ok(services.sluice().arg("run").arg(&fill));
+    let path = write_pipeline(dir.path(), &sink_side);
+    let output = services
+        .sluice()
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    let expected = format!(
+        "sink `s3`: transform 1 `cast` (sinks.s3.transforms[0]) failed on the record at {name}/0 offset 0: cast: `Date` is the string `1986-12-31`"
+    );
+    assert!(
+        stderr.contains(&expected),
+        "missing `{expected}` in:\n{stderr}"
+    );
+}
