@@ -75,7 +75,13 @@ pub fn consumer_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        // Static membership: a restarted `sluice` (even after kill -9) takes
+        // its partitions back at once instead of waiting for the old
+        // member's session to expire; a second copy of the same pipeline
+        // fences the first.
+        .set("group.instance.id", group_id)
+        .set("session.timeout.ms", "10000");
     for (key, value) in &kafka.consumer {
         config.set(key, value);
     }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod kafka;
+pub mod offsets;
 pub mod plugin;
 pub mod record;
 pub mod registry;

@@ -92,6 +92,13 @@ pub struct KafkaConfig {
     /// Producer compression: `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
     #[serde(default)]
     pub compression: Compression,
+    /// The compacted topic holding source positions (default `sluice-offsets`).
+    #[serde(default = "default_offsets_topic")]
+    pub offsets_topic: String,
+}
+
+fn default_offsets_topic() -> String {
+    "sluice-offsets".to_owned()
 }
 
 impl Default for KafkaConfig {
@@ -102,6 +109,7 @@ impl Default for KafkaConfig {
             producer: BTreeMap::new(),
             consumer: BTreeMap::new(),
             compression: Compression::default(),
+            offsets_topic: default_offsets_topic(),
         }
     }
 }

@@ -286,15 +286,30 @@ impl<'a> SinkDriver<'a> {
     }
 
     /// Whether every assigned partition has been read up to its target and committed.
+    /// Whether every partition with data has been read up to its target:
+    /// assigned ones by this sink (and nothing left in the batch), the others
+    /// by whichever member of the group holds them (their committed offset),
+    /// so that a run does not end while a partition is still held by a
+    /// member that is gone.
     fn caught_up(&self, targets: &BTreeMap<i32, i64>) -> bool {
-        if self.assigned.is_empty() {
-            return targets.is_empty();
+        if !self.batch.is_empty() {
+            return false;
         }
         let positions = self.consumer.position().ok();
-        self.assigned.iter().all(|p| {
-            let Some(&target) = targets.get(p) else {
-                return true;
-            };
+        let unassigned: Vec<i32> = targets
+            .keys()
+            .copied()
+            .filter(|p| !self.assigned.contains(p))
+            .collect();
+        let group_committed = if unassigned.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.group_committed(&unassigned)
+        };
+        targets.iter().all(|(p, &target)| {
+            if !self.assigned.contains(p) {
+                return group_committed.get(p).is_some_and(|&c| c >= target);
+            }
             let fetched = positions
                 .as_ref()
                 .and_then(|list| list.find_partition(&self.topic, *p))
@@ -307,8 +322,25 @@ impl<'a> SinkDriver<'a> {
                 .unwrap_or(-1)
                 .max(fetched)
                 .max(self.committed.get(p).copied().unwrap_or(-1));
-            read >= target && self.batch.is_empty()
+            read >= target
         })
+    }
+
+    /// The group's committed offsets of `partitions` (empty on error: not caught up yet).
+    fn group_committed(&self, partitions: &[i32]) -> BTreeMap<i32, i64> {
+        let mut list = TopicPartitionList::new();
+        for &p in partitions {
+            list.add_partition(&self.topic, p);
+        }
+        let consumer = &self.consumer;
+        tokio::task::block_in_place(|| consumer.committed_offsets(list, METADATA_TIMEOUT))
+            .map(|list| {
+                list.elements()
+                    .iter()
+                    .filter_map(|e| Some((e.partition(), e.offset().to_raw()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     async fn apply_rebalances(&mut self) -> Result<(), RuntimeError> {

@@ -1,6 +1,6 @@
 //! The source driver: polls a source and produces its records to Kafka.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -14,8 +14,9 @@ use super::{PipelineStats, RuntimeError};
 use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
 use crate::kafka::{producer_config, KafkaGlueError};
+use crate::offsets::{ensure_offsets_topic, load_positions, position_key};
 use crate::plugin::{BuildContext, Outcome, Poll, Source};
-use crate::record::Record;
+use crate::record::{Record, SourcePosition};
 use crate::retrying;
 use crate::runtime::retry::Backoff;
 
@@ -51,7 +52,27 @@ pub async fn run_source(
     let mut backoff = Backoff::new(&pipeline.runtime);
     let mut source: Box<dyn Source> =
         retrying!(backoff, "building the source", instance.config.build(&ctx)).map_err(fail)?;
-    retrying!(backoff, "opening the source", source.open(None)).map_err(fail)?;
+    ensure_offsets_topic(&pipeline.kafka).await?;
+    let kafka = &pipeline.kafka;
+    let stored = tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))?;
+    if stored.len() > 1 {
+        tracing::warn!(pipeline = %pipeline.name, partitions = stored.len(), "several source partitions have stored positions; resuming from the last one");
+    }
+    let resume_from = stored.into_values().next_back();
+    match &resume_from {
+        Some(position) => {
+            tracing::info!(pipeline = %pipeline.name, partition = %position.partition, offset = %position.offset, "resuming after the stored source position")
+        }
+        None => {
+            tracing::info!(pipeline = %pipeline.name, "no stored source position; starting from the beginning")
+        }
+    }
+    retrying!(
+        backoff,
+        "opening the source",
+        source.open(resume_from.clone())
+    )
+    .map_err(fail)?;
 
     let producer: FutureProducer = producer_config(&pipeline.kafka)
         .create()
@@ -69,7 +90,9 @@ pub async fn run_source(
         key_buf: Vec::new(),
         value_buf: Vec::new(),
         stats,
+        acknowledged: BTreeMap::new(),
     };
+    let mut last_store = tokio::time::Instant::now();
 
     let mut chain =
         super::build_chain(&instance.transforms, &pipeline.predicates).map_err(|message| {
@@ -103,6 +126,10 @@ pub async fn run_source(
                         }
                     }
                     writer.reap_ready()?;
+                    if last_store.elapsed() >= pipeline.runtime.flush_interval.0 {
+                        writer.store_positions().await?;
+                        last_store = tokio::time::Instant::now();
+                    }
                 }
             }
         }
@@ -110,7 +137,10 @@ pub async fn run_source(
     .await;
     // Whatever stopped the loop, everything already handed to the producer is
     // waited for, so that the sinks can drain it.
-    let acknowledged = writer.wait_all().await;
+    let mut acknowledged = writer.wait_all().await;
+    if let Err(error) = writer.store_positions().await {
+        acknowledged = acknowledged.and(Err(error));
+    }
     if let Err(error) = source.close().await {
         tracing::warn!(pipeline = %pipeline.name, %error, "closing the source failed");
     }
@@ -144,14 +174,19 @@ pub(super) fn build_context(pipeline: &PipelineConfig, name: &str) -> BuildConte
 struct TopicWriter<'a> {
     producer: &'a FutureProducer,
     pipeline: &'a PipelineConfig,
-    in_flight: VecDeque<DeliveryFuture>,
+    /// Deliveries in send order, with the position of their record.
+    in_flight: VecDeque<(DeliveryFuture, Option<SourcePosition>)>,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
     stats: &'a PipelineStats,
+    /// Per source partition, the position of the last record Kafka
+    /// acknowledged with every record before it; not yet stored.
+    acknowledged: BTreeMap<String, SourcePosition>,
 }
 
 impl TopicWriter<'_> {
-    async fn send(&mut self, record: Record) -> Result<(), RuntimeError> {
+    async fn send(&mut self, mut record: Record) -> Result<(), RuntimeError> {
+        let position = record.position.take();
         let topic = &self.pipeline.topic;
         if let Some(key) = &record.key {
             topic
@@ -192,7 +227,7 @@ impl TopicWriter<'_> {
             }
             match self.producer.send_result(message) {
                 Ok(delivery) => {
-                    self.in_flight.push_back(delivery);
+                    self.in_flight.push_back((delivery, position));
                     if self.in_flight.len() >= MAX_IN_FLIGHT {
                         self.wait_oldest().await?;
                     }
@@ -221,8 +256,8 @@ impl TopicWriter<'_> {
             pipeline: self.pipeline.name.clone(),
             source_type: self.pipeline.source.as_ref().map_or("", |s| s.type_name),
             error: ConnectorError::fatal(format!(
-                "cannot encode the {part} of the record from {:?} for topic `{}`: {error}",
-                record.position.as_ref().map(|p| &p.offset),
+                "cannot encode the {part} of the record {} for topic `{}`: {error}",
+                crate::transform::location_of(record),
                 self.pipeline.topic.name
             )),
         }
@@ -238,11 +273,12 @@ impl TopicWriter<'_> {
 
     /// Pops every delivery that already completed, surfacing failures early.
     fn reap_ready(&mut self) -> Result<(), RuntimeError> {
-        while let Some(front) = self.in_flight.front_mut() {
+        while let Some((front, _)) = self.in_flight.front_mut() {
             match front.now_or_never() {
                 Some(result) => {
-                    self.in_flight.pop_front();
-                    self.check(result)?;
+                    if let Some((_, position)) = self.in_flight.pop_front() {
+                        self.check(result, position)?;
+                    }
                 }
                 None => break,
             }
@@ -251,33 +287,73 @@ impl TopicWriter<'_> {
     }
 
     async fn wait_oldest(&mut self) -> Result<(), RuntimeError> {
-        if let Some(delivery) = self.in_flight.pop_front() {
+        if let Some((delivery, position)) = self.in_flight.pop_front() {
             let result = delivery.await;
-            self.check(result)?;
+            self.check(result, position)?;
         }
         Ok(())
     }
 
     async fn wait_all(&mut self) -> Result<(), RuntimeError> {
         let mut first_error = None;
-        while let Some(delivery) = self.in_flight.pop_front() {
-            if let Err(error) = self.check(delivery.await) {
+        while let Some((delivery, position)) = self.in_flight.pop_front() {
+            let result = delivery.await;
+            // After a failure, later acknowledgements must not move the stored position past it.
+            let position = position.filter(|_| first_error.is_none());
+            if let Err(error) = self.check(result, position) {
                 first_error.get_or_insert(error);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Stores the acknowledged positions in the offsets topic and waits until
+    /// Kafka acknowledged them too.
+    async fn store_positions(&mut self) -> Result<(), RuntimeError> {
+        let offsets_topic = &self.pipeline.kafka.offsets_topic;
+        for (_, position) in std::mem::take(&mut self.acknowledged) {
+            let key = position_key(&self.pipeline.name, &position.partition);
+            let value = serde_json::to_vec(&position.offset).unwrap_or_default();
+            let message = FutureRecord::to(offsets_topic).key(&key).payload(&value);
+            let delivery = self.producer.send_result(message).map_err(|(error, _)| {
+                self.produce_error(format!(
+                    "cannot store the source position in `{offsets_topic}`: {error}"
+                ))
+            })?;
+            match delivery.await {
+                Ok(Ok(_)) => {
+                    tracing::debug!(pipeline = %self.pipeline.name, position = %position.offset, "source position stored")
+                }
+                Ok(Err((error, _))) => {
+                    return Err(self.produce_error(format!(
+                        "cannot store the source position in `{offsets_topic}`: {error}"
+                    )))
+                }
+                Err(_) => {
+                    return Err(self.produce_error(
+                        "the producer shut down before storing the source position".to_owned(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check(
-        &self,
+        &mut self,
         result: Result<
             rdkafka::producer::future_producer::OwnedDeliveryResult,
             futures::channel::oneshot::Canceled,
         >,
+        position: Option<SourcePosition>,
     ) -> Result<(), RuntimeError> {
         match result {
             Ok(Ok(_)) => {
                 self.stats.produced.fetch_add(1, Ordering::Relaxed);
+                if let Some(position) = position {
+                    self.acknowledged
+                        .insert(position.partition.to_string(), position);
+                }
                 Ok(())
             }
             Ok(Err((error, _))) => {

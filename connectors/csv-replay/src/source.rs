@@ -84,8 +84,14 @@ enum Rows {
 impl Source for CsvReplaySource {
     async fn open(&mut self, position: Option<SourcePosition>) -> ConnectorResult<()> {
         let mut replay = Replay::open(&self.config, &self.path)?;
-        if let Some(position) = position {
-            replay.resume(&position)?;
+        match position {
+            Some(position) if position.partition == replay.partition => replay.resume(&position)?,
+            Some(position) => tracing::warn!(
+                stored = %position.partition,
+                file = %replay.file,
+                "the stored position is for another file; replaying this one from the start"
+            ),
+            None => {}
         }
         self.state = Some(replay);
         Ok(())

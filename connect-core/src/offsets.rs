@@ -1,0 +1,172 @@
+//! Source positions in Kafka: a compacted topic (`sluice-offsets` by default)
+//! whose records are keyed `["<pipeline>", <source partition>]` and hold the
+//! source offset as JSON — the layout of Kafka Connect's offsets topic.
+//!
+//! A position is written only after Kafka acknowledged every record it
+//! covers, so a restarted pipeline resumes with no row skipped and at most
+//! the unacknowledged tail sent again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::config::pipeline::KafkaConfig;
+use crate::kafka::{base_config, KafkaGlueError};
+use crate::record::{SourcePosition, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The key of a position record: `["<pipeline>", <source partition>]`.
+pub fn position_key(pipeline: &str, partition: &Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!([pipeline, partition])).unwrap_or_default()
+}
+
+/// Creates the offsets topic (compacted) if it does not exist.
+pub async fn ensure_offsets_topic(kafka: &KafkaConfig) -> Result<(), KafkaGlueError> {
+    let error = |message: String| KafkaGlueError::Topic {
+        topic: kafka.offsets_topic.clone(),
+        message,
+    };
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(kafka)
+            .create()
+            .map_err(|source| KafkaGlueError::Client {
+                role: "admin",
+                bootstrap: kafka.bootstrap_servers.clone(),
+                source,
+            })?;
+    let topic = NewTopic::new(&kafka.offsets_topic, 25, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact");
+    let results = admin
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        )
+        .await
+        .map_err(|e| error(format!("cannot create the offsets topic: {e}")))?;
+    for result in results {
+        match result {
+            Ok(_) => tracing::info!(topic = %kafka.offsets_topic, "created the offsets topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(error(format!("cannot create the offsets topic: {code}")))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every stored position of `pipeline`, by source partition (the last record
+/// of each key wins; a tombstone deletes).
+pub fn load_positions(
+    kafka: &KafkaConfig,
+    pipeline: &str,
+) -> Result<BTreeMap<String, SourcePosition>, KafkaGlueError> {
+    let topic = &kafka.offsets_topic;
+    let error = |message: String| KafkaGlueError::Topic {
+        topic: topic.clone(),
+        message,
+    };
+    let consumer: BaseConsumer = base_config(kafka)
+        .set("group.id", "sluice-offsets-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|source| KafkaGlueError::Client {
+            role: "consumer",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .map_err(|e| error(format!("cannot read metadata: {e}")))?;
+    let mut ends = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition.id(), TIMEOUT)
+            .map_err(|e| error(format!("cannot read end offsets: {e}")))?;
+        if high > low {
+            ends.insert(partition.id(), high);
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .map_err(|e| error(e.to_string()))?;
+        }
+    }
+    let mut positions = BTreeMap::new();
+    if ends.is_empty() {
+        return Ok(positions);
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| error(format!("cannot read the offsets topic: {e}")))?;
+    let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !ends.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(error("timed out reading the stored positions".to_owned()));
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            // Transaction markers can end a partition: check positions too.
+            if let Ok(list) = consumer.position() {
+                for element in list.elements() {
+                    if let (Some(position), Some(end)) =
+                        (element.offset().to_raw(), ends.get(&element.partition()))
+                    {
+                        if position >= *end {
+                            ends.remove(&element.partition());
+                        }
+                    }
+                }
+            }
+            continue;
+        };
+        let message = message.map_err(|e| error(format!("cannot read the offsets topic: {e}")))?;
+        if ends
+            .get(&message.partition())
+            .is_some_and(|end| message.offset() + 1 >= *end)
+        {
+            ends.remove(&message.partition());
+        }
+        let Some(key) = message.key() else { continue };
+        if !key.starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        let Ok(Value::Array(parts)) = serde_json::from_slice::<Value>(key) else {
+            continue;
+        };
+        let (Some(Value::String(name)), Some(partition)) = (parts.first(), parts.get(1)) else {
+            continue;
+        };
+        if name != pipeline {
+            continue;
+        }
+        let partition_key = partition.to_string();
+        match message.payload() {
+            None => {
+                positions.remove(&partition_key);
+            }
+            Some(payload) => match serde_json::from_slice::<Value>(payload) {
+                Ok(offset) => {
+                    positions.insert(
+                        partition_key,
+                        SourcePosition {
+                            partition: Arc::new(partition.clone()),
+                            offset,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %e, "ignoring a stored position that is not JSON")
+                }
+            },
+        }
+    }
+    Ok(positions)
+}
