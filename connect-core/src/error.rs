@@ -19,6 +19,23 @@ pub enum ConnectorError {
     /// missing bucket): the runtime stops the pipeline with this error.
     #[error("{0}")]
     Fatal(Failure),
+    /// One record is bad (a malformed CSV row, a value that does not convert)
+    /// and the plugin has skipped it: the next call goes on after it. The
+    /// pipeline's error policy decides: stop (`tolerance: none`), or count it,
+    /// log it and send it to the dead-letter topic (`tolerance: all`).
+    #[error("{}", .0.failure)]
+    BadRecord(Box<BadRecord>),
+}
+
+/// A record a plugin skipped as bad; see [`ConnectorError::BadRecord`].
+#[derive(Debug)]
+pub struct BadRecord {
+    /// What is wrong with the record and where it is.
+    pub failure: Failure,
+    /// The record as read (a CSV row's fields joined by the delimiter).
+    pub raw: Option<Vec<u8>>,
+    /// Where the record came from, so a dead letter can say it.
+    pub position: Option<crate::record::SourcePosition>,
 }
 
 /// What failed, where and what to do about it.
@@ -82,6 +99,22 @@ impl ConnectorError {
             message: message.into(),
             source: Some(Box::new(source)),
         })
+    }
+
+    /// A skipped bad record.
+    pub fn bad_record(
+        message: impl Into<String>,
+        raw: Option<Vec<u8>>,
+        position: Option<crate::record::SourcePosition>,
+    ) -> Self {
+        Self::BadRecord(Box::new(BadRecord {
+            failure: Failure {
+                message: message.into(),
+                source: None,
+            },
+            raw,
+            position,
+        }))
     }
 
     /// Whether the runtime should retry the call that returned this error.

@@ -170,3 +170,120 @@ pub fn load_positions(
     }
     Ok(positions)
 }
+
+/// Writes a tombstone for every stored position of `pipeline`: its source
+/// starts from the beginning next time. Returns how many were cleared.
+pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usize, KafkaGlueError> {
+    let positions = tokio::task::block_in_place(|| load_positions(kafka, pipeline))?;
+    let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
+        .create()
+        .map_err(|source| KafkaGlueError::Client {
+            role: "producer",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    for position in positions.values() {
+        let key = position_key(pipeline, &position.partition);
+        let record =
+            rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic).key(&key);
+        producer
+            .send(record, TIMEOUT)
+            .await
+            .map_err(|(e, _)| KafkaGlueError::Topic {
+                topic: kafka.offsets_topic.clone(),
+                message: format!("cannot clear a stored position: {e}"),
+            })?;
+    }
+    Ok(positions.len())
+}
+
+/// The committed offsets of consumer `group` on `topic`, by partition, with
+/// each partition's end offset.
+pub fn group_offsets(
+    kafka: &KafkaConfig,
+    group: &str,
+    topic: &str,
+) -> Result<BTreeMap<i32, (Option<i64>, i64)>, KafkaGlueError> {
+    let error = |message: String| KafkaGlueError::Topic {
+        topic: topic.to_owned(),
+        message,
+    };
+    let consumer: BaseConsumer = base_config(kafka)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|source| KafkaGlueError::Client {
+            role: "consumer",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .map_err(|e| error(format!("cannot read metadata: {e}")))?;
+    let mut list = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        list.add_partition(topic, partition.id());
+    }
+    let committed = consumer.committed_offsets(list, TIMEOUT).map_err(|e| {
+        error(format!(
+            "cannot read the committed offsets of group `{group}`: {e}"
+        ))
+    })?;
+    let mut offsets = BTreeMap::new();
+    for element in committed.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, element.partition(), TIMEOUT)
+            .map_err(|e| error(format!("cannot read end offsets: {e}")))?;
+        offsets.insert(
+            element.partition(),
+            (element.offset().to_raw().filter(|o| *o >= 0), high),
+        );
+    }
+    Ok(offsets)
+}
+
+/// Deletes consumer `group` (its committed offsets): the sink reads the
+/// topic from the beginning next time. The group must be empty; a stopped
+/// `sluice run` leaves it within the session timeout (10 s), so this retries
+/// for up to `wait`.
+pub async fn reset_group(
+    kafka: &KafkaConfig,
+    group: &str,
+    wait: Duration,
+) -> Result<(), KafkaGlueError> {
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(kafka)
+            .create()
+            .map_err(|source| KafkaGlueError::Client {
+                role: "admin",
+                bootstrap: kafka.bootstrap_servers.clone(),
+                source,
+            })?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let results = admin
+            .delete_groups(
+                &[group],
+                &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+            )
+            .await
+            .map_err(|e| KafkaGlueError::Topic {
+                topic: group.to_owned(),
+                message: format!("cannot delete consumer group: {e}"),
+            })?;
+        match results.into_iter().next() {
+            Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::GroupIdNotFound))) | None => return Ok(()),
+            Some(Err((_, RDKafkaErrorCode::NonEmptyGroup))) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Some(Err((_, code))) => {
+                return Err(KafkaGlueError::Topic {
+                    topic: group.to_owned(),
+                    message: format!(
+                        "cannot delete consumer group: {code}; stop every `sluice` running this pipeline and try again"
+                    ),
+                })
+            }
+        }
+    }
+}

@@ -33,6 +33,11 @@ pub struct PipelineConfig {
     pub sinks: Vec<PluginInstance<Box<dyn SinkConfig>>>,
     /// Named predicates that transform steps refer to.
     pub predicates: BTreeMap<String, PredicateSpec>,
+    /// What to do with bad records.
+    pub errors: ErrorsConfig,
+    /// Write the source's records and its position in one Kafka transaction
+    /// (`exactly_once: true`), so read_committed consumers see each row once.
+    pub exactly_once: bool,
 }
 
 /// A plugin section of a pipeline: its name, type, config and transforms.
@@ -183,6 +188,31 @@ fn default_value_converter() -> Converter {
     Converter::Json
 }
 
+/// The `errors:` section: the error policy of every stage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsConfig {
+    /// `none` (default): a bad record stops the pipeline with a located
+    /// error. `all`: it is skipped, counted, logged and dead-lettered.
+    #[serde(default)]
+    pub tolerance: Tolerance,
+    /// Topic receiving skipped records (original bytes, `__connect.errors.*`
+    /// headers naming stage, class, message and origin); created if missing.
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+}
+
+/// How many bad records a pipeline tolerates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tolerance {
+    /// None: the first one stops the pipeline.
+    #[default]
+    None,
+    /// All: each is skipped.
+    All,
+}
+
 /// The `runtime:` section: loop tuning shared by the source and the sinks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +260,8 @@ fn default_retry_timeout() -> HumanDuration {
 
 const ROOT_KEYS: &[&str] = &[
     "name",
+    "exactly_once",
+    "errors",
     "kafka",
     "topic",
     "runtime",
@@ -307,6 +339,8 @@ fn build(
     if let (Some(topic), Some(node)) = (&topic, root.get("topic")) {
         validate_topic(topic, node, diags);
     }
+    let exactly_once = optional::<bool>(root, "exactly_once", diags);
+    let errors = optional::<ErrorsConfig>(root, "errors", diags);
     let runtime = optional::<RuntimeConfig>(root, "runtime", diags);
     if let (Some(Some(runtime)), Some(node)) = (&runtime, root.get("runtime")) {
         if runtime.batch_size == 0 {
@@ -347,6 +381,8 @@ fn build(
         source,
         sinks,
         predicates,
+        exactly_once: exactly_once?.unwrap_or(false),
+        errors: errors?.unwrap_or_default(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Runs pipelines: one source driver and one driver per sink, coordinated so
 //! that a finite or stopped source is drained through every sink before exit.
 
+pub mod errors;
 pub mod retry;
 pub mod sink;
 pub mod source;
@@ -201,6 +202,8 @@ pub struct PipelineReport {
     pub polled: u64,
     /// Source records dropped by the source's transforms.
     pub dropped: u64,
+    /// Bad records skipped under `tolerance: all`, in every stage.
+    pub skipped: u64,
     /// Records acknowledged by Kafka.
     pub produced: u64,
     /// Per sink.
@@ -220,6 +223,7 @@ pub async fn run_pipeline(
     ensure_topic(&pipeline.kafka, &pipeline.topic, Duration::from_secs(30)).await?;
 
     let stats = Arc::new(PipelineStats::default());
+    let policy = Arc::new(errors::ErrorPolicy::new(&pipeline).await?);
     let (directive_tx, directive_rx) = watch::channel(SinkDirective::Run);
     // `stop` ends the source: on shutdown, or when a sink fails (then the
     // other sinks flush and commit what they have, and the run fails).
@@ -231,15 +235,16 @@ pub async fn run_pipeline(
     };
     // Each driver is its own task so that a busy source never starves the sinks.
     let sinks = (0..pipeline.sinks.len()).map(|index| {
-        let (rx, stop, sink_failed, pipeline) = (
+        let (rx, stop, sink_failed, pipeline, policy) = (
             directive_rx.clone(),
             stop.clone(),
             sink_failed.clone(),
             pipeline.clone(),
+            policy.clone(),
         );
         let name = pipeline.name.clone();
         let task = tokio::spawn(async move {
-            let result = sink::run_sink(&pipeline, &pipeline.sinks[index], rx).await;
+            let result = sink::run_sink(&pipeline, &pipeline.sinks[index], &policy, rx).await;
             if result.is_err() {
                 sink_failed.store(true, Ordering::SeqCst);
                 stop.cancel();
@@ -252,10 +257,15 @@ pub async fn run_pipeline(
 
     let coordinator = async {
         let result = if pipeline.source.is_some() {
-            let (pipeline, stats, stop) = (pipeline.clone(), stats.clone(), stop.clone());
+            let (pipeline, stats, stop, policy) = (
+                pipeline.clone(),
+                stats.clone(),
+                stop.clone(),
+                policy.clone(),
+            );
             let name = pipeline.name.clone();
             tokio::spawn(async move {
-                source::run_source(&pipeline, &stats, &stop)
+                source::run_source(&pipeline, &stats, &policy, &stop)
                     .await
                     .map(|_| ())
             })
@@ -297,6 +307,7 @@ pub async fn run_pipeline(
         source_type: pipeline.source.as_ref().map(|s| s.type_name),
         polled: stats.polled.load(Ordering::Relaxed),
         dropped: stats.dropped.load(Ordering::Relaxed),
+        skipped: policy.skipped.load(Ordering::Relaxed),
         produced: stats.produced.load(Ordering::Relaxed),
         sinks: reports,
         elapsed: started.elapsed(),

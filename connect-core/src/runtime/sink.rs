@@ -11,6 +11,7 @@ use rdkafka::message::{BorrowedMessage, Headers as _, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
+use super::errors::{BadRecord, ErrorPolicy, Origin};
 use super::source::build_context;
 use super::{RuntimeError, SinkDirective, SinkReport};
 use crate::config::pipeline::{PipelineConfig, PluginInstance};
@@ -89,10 +90,11 @@ fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
 pub async fn run_sink(
     pipeline: &PipelineConfig,
     instance: &PluginInstance<Box<dyn SinkConfig>>,
+    policy: &ErrorPolicy,
     mut directives: watch::Receiver<SinkDirective>,
 ) -> Result<SinkReport, RuntimeError> {
     let stats = Arc::new(SinkStats::default());
-    let mut driver = SinkDriver::start(pipeline, instance, stats.clone()).await?;
+    let mut driver = SinkDriver::start(pipeline, instance, policy, stats.clone()).await?;
     let outcome = driver.run(&mut directives).await;
     if let Err(error) = driver.sink.close().await {
         tracing::warn!(pipeline = %pipeline.name, sink = %instance.name, %error, "closing the sink failed");
@@ -126,12 +128,14 @@ struct SinkDriver<'a> {
     dropped: u64,
     /// Per partition, the offset after the last record handed to the sink.
     kept_to: BTreeMap<i32, i64>,
+    policy: &'a ErrorPolicy,
 }
 
 impl<'a> SinkDriver<'a> {
     async fn start(
         pipeline: &'a PipelineConfig,
         instance: &'a PluginInstance<Box<dyn SinkConfig>>,
+        policy: &'a ErrorPolicy,
         stats: Arc<SinkStats>,
     ) -> Result<SinkDriver<'a>, RuntimeError> {
         let ctx = build_context(pipeline, &instance.name);
@@ -183,6 +187,7 @@ impl<'a> SinkDriver<'a> {
             chain,
             dropped: 0,
             kept_to: BTreeMap::new(),
+            policy,
         })
     }
 
@@ -207,12 +212,42 @@ impl<'a> SinkDriver<'a> {
                 message = consumer.recv() => {
                     let message = message.map_err(|e| self.consume_error(format!("cannot read from topic `{}`: {e}", self.topic)))?;
                     self.apply_rebalances().await?;
-                    if let Some(mut record) = self.decode(&message)? {
-                        let outcome = self.chain.apply(&mut record).map_err(|failure| RuntimeError::Transform {
-                            pipeline: self.pipeline.name.clone(),
-                            stage: format!("sink `{}`", self.instance.name),
-                            failure: Box::new(failure),
-                        })?;
+                    let decoded = match self.decode(&message) {
+                        Ok(decoded) => decoded,
+                        Err(error) => {
+                            let bad = BadRecord {
+                                stage: "convert",
+                                class: converter_name(self.pipeline.topic.value_converter),
+                                message: error.to_string(),
+                                key: message.key(),
+                                value: message.payload(),
+                                origin: Origin::Kafka { topic: &self.topic, partition: message.partition(), offset: message.offset() },
+                            };
+                            self.policy.handle(bad, error).await?;
+                            None
+                        }
+                    };
+                    if let Some(mut record) = decoded {
+                        let outcome = match self.chain.apply(&mut record) {
+                            Ok(outcome) => outcome,
+                            Err(failure) => {
+                                let bad = BadRecord {
+                                    stage: "transform",
+                                    class: failure.type_name,
+                                    message: failure.to_string(),
+                                    key: message.key(),
+                                    value: message.payload(),
+                                    origin: Origin::Kafka { topic: &self.topic, partition: message.partition(), offset: message.offset() },
+                                };
+                                let error = RuntimeError::Transform {
+                                    pipeline: self.pipeline.name.clone(),
+                                    stage: format!("sink `{}`", self.instance.name),
+                                    failure: Box::new(failure),
+                                };
+                                self.policy.handle(bad, error).await?;
+                                Outcome::Drop
+                            }
+                        };
                         match outcome {
                             Outcome::Keep => {
                                 if let (Some(p), Some(o)) = (record.partition, record.offset) {
@@ -416,6 +451,9 @@ impl<'a> SinkDriver<'a> {
             return Ok(None);
         }
         let offset = message.offset();
+        // Read, whether it decodes or is skipped as bad.
+        self.next_offset.insert(partition, offset + 1);
+        self.consumed += 1;
         let topic_config = &self.pipeline.topic;
         let decode = |bytes: Option<&[u8]>, converter: crate::convert::Converter, part: &str| {
             bytes
@@ -440,8 +478,6 @@ impl<'a> SinkDriver<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        self.next_offset.insert(partition, offset + 1);
-        self.consumed += 1;
         Ok(Some(Record {
             topic: self.topic.clone(),
             partition: Some(partition),
@@ -536,5 +572,12 @@ fn sink_error(
         sink: instance.name.clone(),
         sink_type: instance.type_name,
         error,
+    }
+}
+
+fn converter_name(converter: crate::convert::Converter) -> &'static str {
+    match converter {
+        crate::convert::Converter::Json => "json",
+        crate::convert::Converter::String => "string",
     }
 }

@@ -10,6 +10,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
 
+use super::errors::{BadRecord, ErrorPolicy, Origin};
 use super::{PipelineStats, RuntimeError};
 use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
@@ -23,6 +24,9 @@ use crate::runtime::retry::Backoff;
 /// Most records awaiting Kafka's acknowledgement before the driver waits:
 /// the back-pressure between the source and the producer.
 const MAX_IN_FLIGHT: usize = 200_000;
+
+/// How long a transaction operation (init, commit, abort) may take.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the source driver stopped polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +42,7 @@ pub enum SourceEnd {
 pub async fn run_source(
     pipeline: &PipelineConfig,
     stats: &PipelineStats,
+    policy: &ErrorPolicy,
     stop: &CancellationToken,
 ) -> Result<SourceEnd, RuntimeError> {
     let Some(instance) = &pipeline.source else {
@@ -74,15 +79,22 @@ pub async fn run_source(
     )
     .map_err(fail)?;
 
-    let producer: FutureProducer = producer_config(&pipeline.kafka)
-        .create()
-        .map_err(|source| {
-            RuntimeError::Kafka(KafkaGlueError::Client {
-                role: "producer",
-                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                source,
-            })
-        })?;
+    let mut producer_settings = producer_config(&pipeline.kafka);
+    if pipeline.exactly_once {
+        // One transactional id per source task: a second copy of the task
+        // fences the first when it initialises its transactions.
+        producer_settings.set(
+            "transactional.id",
+            format!("sluice-{}-source-0", pipeline.name),
+        );
+    }
+    let producer: FutureProducer = producer_settings.create().map_err(|source| {
+        RuntimeError::Kafka(KafkaGlueError::Client {
+            role: "producer",
+            bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+            source,
+        })
+    })?;
     let mut writer = TopicWriter {
         producer: &producer,
         pipeline,
@@ -91,7 +103,16 @@ pub async fn run_source(
         value_buf: Vec::new(),
         stats,
         acknowledged: BTreeMap::new(),
+        sent: BTreeMap::new(),
     };
+    let transactional = pipeline.exactly_once;
+    if transactional {
+        tokio::task::block_in_place(|| {
+            producer.init_transactions(TRANSACTION_TIMEOUT)?;
+            producer.begin_transaction()
+        })
+        .map_err(|e| writer.produce_error(format!("cannot start a Kafka transaction: {e}")))?;
+    }
     let mut last_store = tokio::time::Instant::now();
 
     let mut chain =
@@ -106,18 +127,53 @@ pub async fn run_source(
             let poll = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ok(SourceEnd::Stopped),
-                poll = async { retrying!(backoff, "polling the source", source.poll(pipeline.runtime.batch_size)) } => poll.map_err(fail)?,
+                poll = async { retrying!(backoff, "polling the source", source.poll(pipeline.runtime.batch_size)) } => poll,
+            };
+            let poll = match poll {
+                Ok(poll) => poll,
+                Err(ConnectorError::BadRecord(bad)) => {
+                    let crate::error::BadRecord { failure, raw, position } = *bad;
+                    let message = failure.to_string();
+                    let bad = BadRecord {
+                        stage: "source",
+                        class: instance.type_name,
+                        message: message.clone(),
+                        key: None,
+                        value: raw.as_deref(),
+                        origin: Origin::Source(position.as_ref()),
+                    };
+                    policy.handle(bad, fail(ConnectorError::fatal(message))).await?;
+                    continue;
+                }
+                Err(error) => return Err(fail(error)),
             };
             match poll {
                 Poll::End => return Ok(SourceEnd::Exhausted),
                 Poll::Records(records) => {
                     stats.polled.fetch_add(records.len() as u64, Ordering::Relaxed);
                     for mut record in records {
-                        let outcome = chain.apply(&mut record).map_err(|failure| RuntimeError::Transform {
-                            pipeline: pipeline.name.clone(),
-                            stage: "source".to_owned(),
-                            failure: Box::new(failure),
-                        })?;
+                        let outcome = match chain.apply(&mut record) {
+                            Ok(outcome) => outcome,
+                            Err(failure) => {
+                                // The dead letter holds the value as the failing step saw it.
+                                let value = record.value.as_ref().map(|v| serde_json::to_vec(v).unwrap_or_default());
+                                let bad = BadRecord {
+                                    stage: "transform",
+                                    class: failure.type_name,
+                                    message: failure.to_string(),
+                                    key: None,
+                                    value: value.as_deref(),
+                                    origin: Origin::Source(record.position.as_ref()),
+                                };
+                                let error = RuntimeError::Transform {
+                                    pipeline: pipeline.name.clone(),
+                                    stage: "source".to_owned(),
+                                    failure: Box::new(failure),
+                                };
+                                policy.handle(bad, error).await?;
+                                continue;
+                            }
+                        };
                         match outcome {
                             Outcome::Keep => writer.send(record).await?,
                             Outcome::Drop => {
@@ -126,7 +182,9 @@ pub async fn run_source(
                         }
                     }
                     writer.reap_ready()?;
-                    if last_store.elapsed() >= pipeline.runtime.flush_interval.0 {
+                    if transactional {
+                        writer.commit_transaction().await?;
+                    } else if last_store.elapsed() >= pipeline.runtime.flush_interval.0 {
                         writer.store_positions().await?;
                         last_store = tokio::time::Instant::now();
                     }
@@ -138,7 +196,22 @@ pub async fn run_source(
     // Whatever stopped the loop, everything already handed to the producer is
     // waited for, so that the sinks can drain it.
     let mut acknowledged = writer.wait_all().await;
-    if let Err(error) = writer.store_positions().await {
+    let stored = if transactional {
+        // Records sent since the last commit (a stop between two polls sends
+        // none) are committed with their position, or aborted on error.
+        match &acknowledged {
+            Ok(()) => writer.commit_transaction().await,
+            Err(_) => {
+                tokio::task::block_in_place(|| producer.abort_transaction(TRANSACTION_TIMEOUT))
+                    .map_err(|e| {
+                        writer.produce_error(format!("cannot abort the Kafka transaction: {e}"))
+                    })
+            }
+        }
+    } else {
+        writer.store_positions().await
+    };
+    if let Err(error) = stored {
         acknowledged = acknowledged.and(Err(error));
     }
     if let Err(error) = source.close().await {
@@ -182,11 +255,20 @@ struct TopicWriter<'a> {
     /// Per source partition, the position of the last record Kafka
     /// acknowledged with every record before it; not yet stored.
     acknowledged: BTreeMap<String, SourcePosition>,
+    /// Per source partition, the position of the last record sent in the
+    /// open transaction (exactly-once only).
+    sent: BTreeMap<String, SourcePosition>,
 }
 
 impl TopicWriter<'_> {
     async fn send(&mut self, mut record: Record) -> Result<(), RuntimeError> {
         let position = record.position.take();
+        if self.pipeline.exactly_once {
+            if let Some(position) = &position {
+                self.sent
+                    .insert(position.partition.to_string(), position.clone());
+            }
+        }
         let topic = &self.pipeline.topic;
         if let Some(key) = &record.key {
             topic
@@ -305,6 +387,37 @@ impl TopicWriter<'_> {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Exactly-once: adds the positions of what was sent to the open
+    /// transaction, commits it (records and positions become visible
+    /// together), and begins the next one.
+    async fn commit_transaction(&mut self) -> Result<(), RuntimeError> {
+        let offsets_topic = &self.pipeline.kafka.offsets_topic;
+        for (_, position) in std::mem::take(&mut self.sent) {
+            let key = position_key(&self.pipeline.name, &position.partition);
+            let value = serde_json::to_vec(&position.offset).unwrap_or_default();
+            let delivery = self
+                .producer
+                .send_result(FutureRecord::to(offsets_topic).key(&key).payload(&value))
+                .map_err(|(error, _)| {
+                    self.produce_error(format!(
+                        "cannot store the source position in `{offsets_topic}`: {error}"
+                    ))
+                })?;
+            // Completed by the commit below.
+            self.in_flight.push_back((delivery, None));
+        }
+        let producer = self.producer;
+        tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_TIMEOUT))
+            .map_err(|e| self.produce_error(format!("cannot commit the Kafka transaction: {e}")))?;
+        // The position records are counted as produced too; take them back out.
+        let positions = self.in_flight.iter().filter(|(_, p)| p.is_none()).count() as u64;
+        self.wait_all().await?;
+        self.stats.produced.fetch_sub(positions, Ordering::Relaxed);
+        self.acknowledged.clear();
+        tokio::task::block_in_place(|| producer.begin_transaction())
+            .map_err(|e| self.produce_error(format!("cannot begin a Kafka transaction: {e}")))
     }
 
     /// Stores the acknowledged positions in the offsets topic and waits until

@@ -463,15 +463,34 @@ impl Replay {
         }
     }
 
-    /// Converts the current row into a record.
+    /// Converts the current row into a record. A malformed row is a
+    /// [`ConnectorError::BadRecord`] carrying the row and its position: the
+    /// reader has already moved past it, so the replay can go on.
     fn to_record(&self, topic: &Arc<str>) -> ConnectorResult<Record> {
         let row = &self.row;
         let shift = u64::from(self.crlf);
         let (line, byte) = row
             .position()
             .map_or((0, 0), |p| (p.line() + shift, p.byte() + shift));
+        let offset = match &self.rows {
+            Rows::Stream { .. } => {
+                json!({ "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass })
+            }
+            Rows::Indexed { next, .. } => json!({
+                "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass,
+                "index": next.saturating_sub(1), "seed": self.seed,
+            }),
+        };
+        let position = SourcePosition {
+            partition: self.partition.clone(),
+            offset,
+        };
+        let bad = |message: String| {
+            let raw = row.iter().collect::<Vec<_>>().join(&[self.delimiter][..]);
+            ConnectorError::bad_record(message, Some(raw), Some(position.clone()))
+        };
         if row.len() != self.columns.len() {
-            return Err(ConnectorError::fatal(format!(
+            return Err(bad(format!(
                 "{}:{line}: the row has {} fields but the header has {}; fix the row (a field containing the delimiter must be quoted)",
                 self.file,
                 row.len(),
@@ -485,14 +504,14 @@ impl Replay {
             let text = std::str::from_utf8(raw).map_err(|e| {
                 let valid =
                     std::str::from_utf8(&raw[..e.valid_up_to()]).map_or(0, |v| v.chars().count());
-                ConnectorError::fatal(format!(
+                bad(format!(
                     "{}:{line}:{}: column `{name}`: not valid UTF-8; convert the file to UTF-8",
                     self.file,
                     self.value_column(byte, i).unwrap_or(column) + valid
                 ))
             })?;
             let value = typing::convert(text, self.types[i]).map_err(|message| {
-                ConnectorError::fatal(format!(
+                bad(format!(
                     "{}:{line}:{}: column `{name}`: {message}, the column's {} type; fix the row or declare the column's type under `columns:`",
                     self.file,
                     self.value_column(byte, i).unwrap_or(column),
@@ -508,23 +527,11 @@ impl Replay {
             .and_then(|k| fields.get(&self.columns[k]))
             .filter(|k| !k.is_null())
             .cloned();
-        let offset = match &self.rows {
-            Rows::Stream { .. } => {
-                json!({ "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass })
-            }
-            Rows::Indexed { next, .. } => json!({
-                "line": line, "byte_offset": byte, "record": self.emitted, "pass": self.pass,
-                "index": next.saturating_sub(1), "seed": self.seed,
-            }),
-        };
         Ok(Record::from_source(
             topic.clone(),
             key,
             Some(Value::Object(fields)),
-            SourcePosition {
-                partition: self.partition.clone(),
-                offset,
-            },
+            position,
         ))
     }
 
@@ -722,6 +729,21 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
         records
     }
 
+    /// The message of a skipped bad row, which must carry the row and its position.
+    fn bad_record_message(result: ConnectorResult<impl std::fmt::Debug>) -> String {
+        match result {
+            Err(ConnectorError::BadRecord(bad)) => {
+                assert!(
+                    bad.raw.as_ref().is_some_and(|r| !r.is_empty()),
+                    "no raw row in {bad:?}"
+                );
+                assert!(bad.position.is_some(), "no position in {bad:?}");
+                ConnectorError::BadRecord(bad).to_string()
+            }
+            other => panic!("expected a bad-record error, got {other:?}"),
+        }
+    }
+
     fn fatal_message(result: ConnectorResult<impl std::fmt::Debug>) -> String {
         match result {
             Err(error @ ConnectorError::Fatal(_)) => error.to_string(),
@@ -809,10 +831,10 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
     }
 
     #[tokio::test]
-    async fn a_row_with_the_wrong_number_of_fields_is_fatal() {
+    async fn a_row_with_the_wrong_number_of_fields_is_a_bad_record() {
         let dir = TempDir::new().unwrap();
         let path = write_plain(&dir, "bad.csv", "a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n");
-        let message = fatal_message(run(&dir, &config("bad.csv"), None).await);
+        let message = bad_record_message(run(&dir, &config("bad.csv"), None).await);
         assert!(
             message.contains(&format!("{}:3:", path.display())),
             "{message}"
@@ -824,7 +846,7 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
     }
 
     #[tokio::test]
-    async fn a_value_that_is_not_its_declared_type_is_fatal_at_its_column() {
+    async fn a_value_that_is_not_its_declared_type_is_a_bad_record_at_its_column() {
         let dir = TempDir::new().unwrap();
         // A multi-byte character before the bad cell: the column counts characters, not bytes.
         let text = "City,Day,Volume\nParis,1,10\nLyon,2,20\nZürich,3,1.5\n";
@@ -836,7 +858,7 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
         let bad_line = text.lines().nth(3).unwrap();
         let column = bad_line[..bad_line.rfind(',').unwrap()].chars().count() + 2;
         assert_eq!(column, 10);
-        let message = fatal_message(run(&dir, &config, None).await);
+        let message = bad_record_message(run(&dir, &config, None).await);
         assert!(
             message.contains(&format!("{}:4:{column}: column `Volume`", path.display())),
             "{message}"
@@ -845,7 +867,7 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
     }
 
     #[tokio::test]
-    async fn a_value_that_is_not_its_inferred_type_after_the_sample_is_fatal() {
+    async fn a_value_that_is_not_its_inferred_type_after_the_sample_is_a_bad_record() {
         let dir = TempDir::new().unwrap();
         let path = write_plain(
             &dir,
@@ -856,7 +878,7 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
             infer_rows: 2,
             ..config("inferred.csv")
         };
-        let message = fatal_message(run(&dir, &config, None).await);
+        let message = bad_record_message(run(&dir, &config, None).await);
         assert!(
             message.contains(&format!("{}:5:3: column `Close`", path.display())),
             "{message}"
@@ -1292,7 +1314,7 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
                 columns: declared.clone(),
                 ..config
             };
-            let message = fatal_message(run(&dir, &config, None).await);
+            let message = bad_record_message(run(&dir, &config, None).await);
             assert!(
                 message.contains(&format!("{}:3:{column}: column `Volume`", path.display())),
                 "{message}"
@@ -1301,12 +1323,12 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
     }
 
     #[tokio::test]
-    async fn invalid_utf8_is_fatal_at_its_character_column() {
+    async fn invalid_utf8_is_a_bad_record_at_its_character_column() {
         let dir = TempDir::new().unwrap();
         // `é,éé` then an invalid byte: character column 5 (byte column 7).
         let path = dir.path().join("latin.csv");
         std::fs::write(&path, b"A,B\n\xc3\xa9,\xc3\xa9\xc3\xa9\xff\n").unwrap();
-        let message = fatal_message(run(&dir, &config("latin.csv"), None).await);
+        let message = bad_record_message(run(&dir, &config("latin.csv"), None).await);
         assert!(
             message.contains(&format!(
                 "{}:2:5: column `B`: not valid UTF-8",
@@ -1317,7 +1339,7 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
 
         // Quoted: `"é","éé` then the invalid byte at column 8.
         std::fs::write(&path, b"A,B\n\"\xc3\xa9\",\"\xc3\xa9\xc3\xa9\xff\"\n").unwrap();
-        let message = fatal_message(run(&dir, &config("latin.csv"), None).await);
+        let message = bad_record_message(run(&dir, &config("latin.csv"), None).await);
         assert!(
             message.contains(&format!(
                 "{}:2:8: column `B`: not valid UTF-8",

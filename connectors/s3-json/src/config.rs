@@ -9,6 +9,7 @@ use connect_core::plugin::{BuildContext, FieldIssue, Sink, SinkConfig, SinkStats
 use connect_core::ConnectorResult;
 use serde::Deserialize;
 
+use crate::partitioner::PartitionerConfig;
 use crate::sink::S3JsonSink;
 
 /// Writes records as JSON Lines objects to S3 (or any S3-compatible store).
@@ -17,7 +18,7 @@ use crate::sink::S3JsonSink;
 pub struct S3JsonConfig {
     /// Bucket name.
     pub bucket: String,
-    /// Key prefix before `<topic>/partition=<p>/` (default `topics`, as Confluent's S3 sink).
+    /// Key prefix before `<topic>/<partition path>/` (default `topics`, as Confluent's S3 sink).
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// AWS region; from the standard AWS chain (`AWS_REGION`, profile) when absent, else `us-east-1`.
@@ -42,7 +43,153 @@ pub struct S3JsonConfig {
     /// Uploads in flight at once (default 8).
     #[serde(default = "default_upload_concurrency")]
     pub upload_concurrency: usize,
+    /// Which folder an object goes to: `kafka` (default), `field` or `time`.
+    #[serde(default)]
+    pub partitioner: PartitionerConfig,
+    /// Uncompressed size at which an object is closed, e.g. `64MiB` (default: no limit).
+    /// An object never grows past it, except one holding a single larger record.
+    #[serde(default)]
+    pub max_object_bytes: Option<ByteSize>,
+    /// `none` (default) or `gzip`: gzip objects are named `.json.gz`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// How an upload makes sure it never overwrites an object of an earlier
+    /// run: `auto` (default: find out from the first upload), `always`
+    /// (`If-None-Match: *`), `never` (a HEAD before each PUT).
+    #[serde(default)]
+    pub conditional_writes: ConditionalWrites,
 }
+
+/// Compression of the object bodies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Plain JSON Lines, `.json`.
+    #[default]
+    None,
+    /// gzip, `.json.gz` (no `Content-Encoding`: Athena and Glue go by the extension).
+    Gzip,
+}
+
+impl Compression {
+    /// The object key's extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::None => "json",
+            Compression::Gzip => "json.gz",
+        }
+    }
+}
+
+/// Whether uploads use `If-None-Match: *`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionalWrites {
+    /// Find out: until known, a HEAD before each PUT *and* `If-None-Match: *`;
+    /// the first object written is put again, byte for byte, with the header:
+    /// a 412 shows the store honours it (conditional from then on), a success
+    /// that it ignores it (HEAD before each PUT from then on).
+    #[default]
+    Auto,
+    /// Always `If-None-Match: *` (AWS S3 and stores that honour it).
+    Always,
+    /// Never: a HEAD before each PUT (stores that ignore the header).
+    Never,
+}
+
+/// A size in bytes, written `123`, `10KiB`, `64MiB`, `1GiB` (binary) or `5MB`, `2GB` (decimal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `123`, `123B`, `10KB`, `10KiB`, `64MiB`, `1.5GiB` (units case-insensitive).
+    pub fn parse(text: &str) -> Result<ByteSize, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" | "k" => 1_000,
+            "mb" | "m" => 1_000_000,
+            "gb" | "g" => 1_000_000_000,
+            "tb" | "t" => 1_000_000_000_000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            "tib" => 1 << 40,
+            _ => {
+                return Err(format!(
+                "`{text}` is not a size; write it like `123`, `10KiB`, `64MiB`, `1GiB` or `5MB`"
+            ))
+            }
+        };
+        let bytes = if let Ok(whole) = number.parse::<u64>() {
+            whole.checked_mul(multiplier)
+        } else {
+            number
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(|f| f * multiplier as f64)
+                .filter(|b| *b < u64::MAX as f64)
+                .map(|b| b.round() as u64)
+        };
+        bytes.map(ByteSize).ok_or_else(|| {
+            format!(
+                "`{text}` is not a size; write it like `123`, `10KiB`, `64MiB`, `1GiB` or `5MB`"
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let units = [
+            (1u64 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
+        for (size, unit) in units {
+            if self.0 >= size && self.0 % size == 0 {
+                return write!(f, "{}{unit}", self.0 / size);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size like `123`, `10KiB`, `64MiB`, `1GiB` or `5MB`")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("`{v}` is not a size: it is negative")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ByteSize, E> {
+                ByteSize::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The largest object one S3 PUT accepts.
+pub const MAX_PUT_BYTES: u64 = 5 << 30;
 
 fn default_prefix() -> String {
     "topics".to_owned()
@@ -99,6 +246,17 @@ impl SinkConfig for S3JsonConfig {
         if self.upload_concurrency == 0 {
             issues.push(FieldIssue::new("upload_concurrency", "must be at least 1"));
         }
+        if let Some(max) = self.max_object_bytes {
+            if max.0 == 0 || max.0 > MAX_PUT_BYTES {
+                issues.push(FieldIssue::new(
+                    "max_object_bytes",
+                    format!(
+                        "must be between 1 byte and 5GiB (the largest single S3 PUT), not {max}"
+                    ),
+                ));
+            }
+        }
+        issues.extend(self.partitioner.validate());
         if let Some(endpoint) = self.endpoint() {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                 issues.push(FieldIssue::new(
@@ -118,5 +276,81 @@ impl SinkConfig for S3JsonConfig {
         Ok(Box::new(
             S3JsonSink::connect(self.clone(), ctx, stats).await?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partitioner::PartitionerType;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        let parse = |t: &str| ByteSize::parse(t).map(|b| b.0);
+        assert_eq!(parse("123"), Ok(123));
+        assert_eq!(parse("123B"), Ok(123));
+        assert_eq!(parse("10KiB"), Ok(10 * 1024));
+        assert_eq!(parse("64MiB"), Ok(64 << 20));
+        assert_eq!(parse("1GiB"), Ok(1 << 30));
+        assert_eq!(parse("5MB"), Ok(5_000_000));
+        assert_eq!(parse("2 gb"), Ok(2_000_000_000));
+        assert_eq!(parse("1.5KiB"), Ok(1536));
+        for bad in ["", "MiB", "12 parsecs", "-5", "1.2.3MB", "99999999999TiB"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ByteSize(64 << 20).to_string(), "64MiB");
+        assert_eq!(ByteSize(5_000_000).to_string(), "5000000B");
+    }
+
+    fn from_json(value: serde_json::Value) -> Result<S3JsonConfig, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_new_keys_deserialize() {
+        let config = from_json(serde_json::json!({"bucket": "bkt"})).unwrap();
+        assert_eq!(config.partitioner.kind, PartitionerType::Kafka);
+        assert_eq!(config.max_object_bytes, None);
+        assert_eq!(config.compression, Compression::None);
+        assert_eq!(config.conditional_writes, ConditionalWrites::Auto);
+        assert!(config.validate().is_empty());
+
+        let config = from_json(serde_json::json!({
+            "bucket": "bkt",
+            "partitioner": {"type": "field", "field": "Index", "name": "index"},
+            "max_object_bytes": "64MiB",
+            "compression": "gzip",
+            "conditional_writes": "never",
+        }))
+        .unwrap();
+        assert_eq!(config.partitioner.kind, PartitionerType::Field);
+        assert_eq!(config.max_object_bytes, Some(ByteSize(64 << 20)));
+        assert_eq!(config.compression.extension(), "json.gz");
+        assert_eq!(config.conditional_writes, ConditionalWrites::Never);
+        assert!(config.validate().is_empty());
+
+        let config =
+            from_json(serde_json::json!({"bucket": "bkt", "max_object_bytes": 1000})).unwrap();
+        assert_eq!(config.max_object_bytes, Some(ByteSize(1000)));
+        let error = from_json(serde_json::json!({"bucket": "bkt", "max_object_bytes": "lots"}))
+            .unwrap_err();
+        assert!(error.contains("`lots` is not a size"), "{error}");
+        let error = from_json(
+            serde_json::json!({"bucket": "bkt", "partitioner": {"type": "time", "feild": "x"}}),
+        )
+        .unwrap_err();
+        assert!(error.contains("unknown field `feild`"), "{error}");
+    }
+
+    #[test]
+    fn validation_covers_the_new_keys() {
+        let config = from_json(serde_json::json!({
+            "bucket": "bkt",
+            "max_object_bytes": "6GiB",
+            "partitioner": {"type": "time", "path_format": "a//b"},
+        }))
+        .unwrap();
+        let fields: Vec<String> = config.validate().into_iter().map(|i| i.field).collect();
+        assert_eq!(fields, ["max_object_bytes", "partitioner.path_format"]);
     }
 }

@@ -1,17 +1,24 @@
 //! `s3_json`: lands records in S3 as JSON Lines objects laid out for a Glue
 //! crawler and Athena.
 //!
-//! Keys are `<prefix>/<topic>/partition=<p>/<topic>+<p>+<first offset, 20 digits>.json`:
-//! a deterministic function of where the object's records are in Kafka, so a
-//! replay after a crash rewrites the same objects instead of adding new ones.
-//! Offsets are committed only for records in uploaded objects.
+//! Keys are `<prefix>/<topic>/<partition path>/<topic>+<p>+<first offset, 20 digits>.json[.gz]`,
+//! the partition path from a [`partitioner`] (`partition=<p>`, Hive-style
+//! `<field>=<value>`, or a time format). Keys are a deterministic function
+//! of the records, uploads never overwrite, and every object records the
+//! offsets it holds, so each record lands exactly once across crashes,
+//! restarts and rebalances ([`batcher`] explains how). Offsets are committed
+//! only for records in uploaded objects.
 
+pub mod batcher;
 pub mod config;
+pub mod landing;
+pub mod partitioner;
 pub mod sink;
 
+pub use batcher::{after_conflict, AfterConflict, KeyLayout, ObjectBatcher};
 pub use config::S3JsonConfig;
-pub use sink::{object_key, S3JsonSink};
+pub use sink::S3JsonSink;
 
 connect_core::register_plugin!(sink "s3_json", S3JsonConfig,
-    summary: "Writes records as JSON Lines objects to S3 or an S3-compatible store, keyed by topic, partition and offset",
+    summary: "Writes records as JSON Lines objects (optionally gzip) to S3 or an S3-compatible store, partitioned by Kafka partition, a field or time, each record exactly once",
     example: include_str!("../example.yaml"));

@@ -1,188 +1,224 @@
-//! The `s3_json` sink: buffers records per partition into JSON Lines objects,
-//! uploads them on count or age, and reports which offsets are durable.
+//! The running `s3_json` sink: the S3 client, the bucket check, and the
+//! [`ObjectStore`] that lands objects in S3 without ever overwriting one.
 
-use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use connect_core::plugin::{BuildContext, DurableOffsets, FlushMode, Sink, SinkStats};
 use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition};
-use futures::stream::{self, StreamExt};
 
-use crate::config::S3JsonConfig;
+use crate::batcher::ObjectBatcher;
+use crate::config::{ConditionalWrites, S3JsonConfig};
+use crate::landing::{land_all, ObjectStore, PutRequest, PutResult};
 
-/// The object key for records of `topic`/`partition` starting at `first_offset`.
-pub fn object_key(prefix: &str, topic: &str, partition: i32, first_offset: i64) -> String {
-    let prefix = prefix.trim_matches('/');
-    let leaf = format!("{topic}/partition={partition}/{topic}+{partition}+{first_offset:020}.json");
-    if prefix.is_empty() {
-        leaf
-    } else {
-        format!("{prefix}/{leaf}")
-    }
-}
+/// User metadata (`x-amz-meta-…`) with the offset of an object's first record.
+pub const META_FIRST_OFFSET: &str = "sluice-first-offset";
+/// User metadata with the offset of an object's last record.
+pub const META_LAST_OFFSET: &str = "sluice-last-offset";
+/// User metadata with the number of records in an object.
+pub const META_RECORDS: &str = "sluice-records";
 
-/// Records of one partition being gathered into one object.
+/// Whether the store honours `If-None-Match: *` (not known yet with `auto`).
+const UNKNOWN: u8 = 0;
+const HONOURED: u8 = 1;
+const IGNORED: u8 = 2;
+
+/// The bucket as landing sees it: puts that never overwrite, and the offset
+/// metadata of existing objects.
+///
+/// When the store honours `If-None-Match: *`, a put carries it and a 412
+/// says the key exists. When it ignores it, a HEAD before each put does.
+/// With `conditional_writes: auto` it is unknown at first: each put does the
+/// HEAD *and* carries the header (safe either way), and the first object
+/// written is put again, byte for byte, with the header: a 412 shows the
+/// store honours it, a success that it ignores it (and the second put
+/// changed nothing).
 #[derive(Debug)]
-struct OpenObject {
-    first_offset: i64,
-    count: u64,
-    body: Vec<u8>,
-    opened: Instant,
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    mode: AtomicU8,
 }
 
-/// A complete object waiting for (or retrying) its upload.
-#[derive(Debug, Clone)]
-struct ClosedObject {
-    partition: TopicPartition,
-    key: String,
-    first_offset: i64,
-    count: u64,
-    body: bytes::Bytes,
-}
-
-/// Gathers records into objects per partition, closes them on count or age,
-/// and knows which offsets are durable. No I/O: the sink uploads what it closes.
-#[derive(Debug)]
-pub struct ObjectBatcher {
-    prefix: String,
-    flush_size: u64,
-    rotate_interval: std::time::Duration,
-    open: BTreeMap<TopicPartition, OpenObject>,
-    pending: Vec<ClosedObject>,
-    /// Per partition, the offset after the last record accepted.
-    written_to: BTreeMap<TopicPartition, i64>,
-}
-
-impl ObjectBatcher {
-    /// A batcher for the sink's layout and rotation settings.
-    pub fn new(config: &S3JsonConfig) -> Self {
+impl S3Store {
+    /// A store for `bucket`, with conditional writes as configured.
+    pub fn new(client: Client, bucket: impl Into<String>, conditional: ConditionalWrites) -> Self {
+        let mode = match conditional {
+            ConditionalWrites::Auto => UNKNOWN,
+            ConditionalWrites::Always => HONOURED,
+            ConditionalWrites::Never => IGNORED,
+        };
         Self {
-            prefix: config.prefix.clone(),
-            flush_size: config.flush_size,
-            rotate_interval: config.rotate_interval.0,
-            open: BTreeMap::new(),
-            pending: Vec::new(),
-            written_to: BTreeMap::new(),
+            client,
+            bucket: bucket.into(),
+            mode: AtomicU8::new(mode),
         }
     }
 
-    /// Appends a record as one JSON line; closes its object when full.
-    pub fn append(&mut self, record: &Record, now: Instant) -> ConnectorResult<()> {
-        let (Some(partition), Some(offset)) = (record.partition, record.offset) else {
-            return Err(ConnectorError::fatal(
-                "s3_json was given a record without a Kafka partition and offset",
-            ));
-        };
-        let tp = TopicPartition {
-            topic: record.topic.clone(),
-            partition,
-        };
-        let Some(value) = &record.value else {
-            return Err(ConnectorError::fatal(format!(
-                "record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it"
-            )));
-        };
-        let object = self.open.entry(tp.clone()).or_insert_with(|| OpenObject {
-            first_offset: offset,
-            count: 0,
-            body: Vec::with_capacity(64 * 1024),
-            opened: now,
-        });
-        serde_json::to_writer(&mut object.body, value).map_err(|e| {
-            ConnectorError::fatal_caused_by(
-                format!("cannot write record at {tp} offset {offset} as JSON"),
-                e,
-            )
-        })?;
-        object.body.push(b'\n');
-        object.count += 1;
-        let full = object.count >= self.flush_size;
-        self.written_to.insert(tp.clone(), offset + 1);
-        if full {
-            self.close(&tp);
-        }
-        Ok(())
-    }
-
-    /// Closes every open object (`All`) or those at least `rotate_interval` old (`Due`).
-    pub fn close_due(&mut self, mode: FlushMode, now: Instant) {
-        let due: Vec<TopicPartition> = self
-            .open
-            .iter()
-            .filter(|(_, o)| {
-                mode == FlushMode::All
-                    || now.saturating_duration_since(o.opened) >= self.rotate_interval
-            })
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        for tp in &due {
-            self.close(tp);
+    /// `Some(true)` when puts rely on `If-None-Match: *`, `Some(false)` when
+    /// a HEAD goes first, `None` while `auto` has not found out yet.
+    pub fn conditional(&self) -> Option<bool> {
+        match self.mode.load(Ordering::Relaxed) {
+            HONOURED => Some(true),
+            IGNORED => Some(false),
+            _ => None,
         }
     }
 
-    fn close(&mut self, partition: &TopicPartition) {
-        if let Some(object) = self.open.remove(partition) {
-            self.pending.push(ClosedObject {
-                key: object_key(
-                    &self.prefix,
-                    &partition.topic,
-                    partition.partition,
-                    object.first_offset,
-                ),
-                partition: partition.clone(),
-                first_offset: object.first_offset,
-                count: object.count,
-                body: object.body.into(),
-            });
-        }
-    }
-
-    /// Per partition: everything before the first record not yet uploaded.
-    pub fn durable_offsets(&self) -> DurableOffsets {
-        let mut durable: DurableOffsets = self.written_to.clone();
-        let unsent = self
-            .open
-            .iter()
-            .map(|(tp, o)| (tp, o.first_offset))
-            .chain(self.pending.iter().map(|o| (&o.partition, o.first_offset)));
-        for (tp, first) in unsent {
-            if let Some(offset) = durable.get_mut(tp) {
-                *offset = (*offset).min(first);
+    fn learn(&self, honoured: bool) {
+        let mode = if honoured { HONOURED } else { IGNORED };
+        if self
+            .mode
+            .compare_exchange(UNKNOWN, mode, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            if honoured {
+                tracing::info!(bucket = %self.bucket, "the store honours If-None-Match: uploads are conditional");
+            } else {
+                tracing::warn!(bucket = %self.bucket, "the store ignores If-None-Match: each upload is checked with a HEAD first (safe with one writer per partition)");
             }
         }
-        durable
     }
 
-    /// Forgets everything about `partitions`.
-    pub fn revoke(&mut self, partitions: &[TopicPartition]) {
-        for tp in partitions {
-            self.open.remove(tp);
-            self.written_to.remove(tp);
+    async fn head(&self, key: &str) -> ConnectorResult<Option<HeadObjectOutput>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head)),
+            Err(error) if status(&error) == Some(404) => Ok(None),
+            Err(error) => Err(classify(
+                format!("cannot look up s3://{}/{key}", self.bucket),
+                error,
+            )),
         }
-        self.pending.retain(|o| !partitions.contains(&o.partition));
+    }
+
+    async fn put(
+        &self,
+        request: &PutRequest<'_>,
+        if_none_match: bool,
+    ) -> Result<(), SdkError<PutObjectError, HttpResponse>> {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(request.key)
+            .content_type("application/x-ndjson")
+            .metadata(META_FIRST_OFFSET, request.first_offset.to_string())
+            .metadata(META_LAST_OFFSET, request.last_offset.to_string())
+            .metadata(META_RECORDS, request.records.to_string())
+            .body(ByteStream::from(request.body.clone()));
+        if if_none_match {
+            put = put.if_none_match("*");
+        }
+        put.send().await.map(drop)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn put_new(&self, request: PutRequest<'_>) -> ConnectorResult<PutResult> {
+        let mode = self.mode.load(Ordering::Relaxed);
+        if mode != HONOURED && self.head(request.key).await?.is_some() {
+            return Ok(PutResult::Exists);
+        }
+        let started = Instant::now();
+        let mut result = self.put(&request, mode != IGNORED).await;
+        if mode == UNKNOWN {
+            if let Err(error) = &result {
+                if status(error) == Some(501) || error.code() == Some("NotImplemented") {
+                    // The store rejects the header: HEAD before each put from now on.
+                    self.learn(false);
+                    result = self.put(&request, false).await;
+                }
+            }
+        }
+        match result {
+            Ok(()) => {
+                tracing::debug!(bucket = %self.bucket, key = %request.key, records = request.records, bytes = request.body.len(), ms = started.elapsed().as_millis() as u64, "uploaded");
+                if self.mode.load(Ordering::Relaxed) == UNKNOWN {
+                    // The same bytes again: harmless if the header is ignored.
+                    match self.put(&request, true).await {
+                        Ok(()) => self.learn(false),
+                        Err(error) if precondition_failed(&error) => self.learn(true),
+                        Err(error) => {
+                            tracing::debug!(key = %request.key, error = %DisplayErrorContext(&error), "could not check If-None-Match; will try with the next object")
+                        }
+                    }
+                }
+                Ok(PutResult::Written)
+            }
+            Err(error) if precondition_failed(&error) => {
+                self.learn(true);
+                Ok(PutResult::Exists)
+            }
+            Err(error) => Err(classify(
+                format!("cannot upload s3://{}/{}", self.bucket, request.key),
+                error,
+            )),
+        }
+    }
+
+    async fn existing_last_offset(
+        &self,
+        key: &str,
+        first_offset: i64,
+    ) -> ConnectorResult<Option<i64>> {
+        let Some(head) = self.head(key).await? else {
+            return Ok(None);
+        };
+        let read = |name: &str| {
+            head.metadata()
+                .and_then(|m| m.get(name))
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        let location = format!("s3://{}/{key}", self.bucket);
+        let Some(last) = read(META_LAST_OFFSET) else {
+            return Err(ConnectorError::fatal(format!(
+                "{location} exists but has no `x-amz-meta-{META_LAST_OFFSET}`, so which records it holds is unknown \
+                 (it was not written by this version of s3_json); move it away, or use another `prefix`"
+            )));
+        };
+        let first = read(META_FIRST_OFFSET).unwrap_or(first_offset);
+        if first != first_offset || last < first_offset {
+            return Err(ConnectorError::fatal(format!(
+                "{location} says it holds offsets {first}..={last}, which does not fit its key (first offset {first_offset}); \
+                 move it away, or use another `prefix`"
+            )));
+        }
+        Ok(Some(last))
     }
 }
 
 /// A running `s3_json` sink.
 pub struct S3JsonSink {
-    client: Client,
+    store: S3Store,
     config: S3JsonConfig,
     stats: Arc<SinkStats>,
     batcher: ObjectBatcher,
 }
 
 impl S3JsonSink {
-    /// Makes the S3 client, checks the bucket (creating it when configured).
+    /// Makes the S3 client and checks the bucket (creating it when configured).
     pub async fn connect(
         config: S3JsonConfig,
         ctx: &BuildContext,
         stats: Arc<SinkStats>,
     ) -> ConnectorResult<Self> {
+        let batcher = ObjectBatcher::new(&config)?;
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
@@ -201,107 +237,48 @@ impl S3JsonSink {
                 .unwrap_or(config.endpoint().is_some()),
         );
         let client = Client::from_conf(builder.build());
-        let sink = Self {
-            client,
-            batcher: ObjectBatcher::new(&config),
+        check_bucket(&client, &config).await?;
+        let store = S3Store::new(client, config.bucket.clone(), config.conditional_writes);
+        tracing::info!(pipeline = %ctx.pipeline, sink = %ctx.name, bucket = %config.bucket, endpoint = ?config.endpoint(), conditional_writes = ?config.conditional_writes, "s3_json ready");
+        Ok(Self {
+            store,
+            batcher,
             config,
             stats,
-        };
-        sink.check_bucket().await?;
-        tracing::info!(pipeline = %ctx.pipeline, sink = %ctx.name, bucket = %sink.config.bucket, endpoint = ?sink.config.endpoint(), "s3_json ready");
-        Ok(sink)
+        })
     }
+}
 
-    async fn check_bucket(&self) -> ConnectorResult<()> {
-        let bucket = &self.config.bucket;
-        let head = self.client.head_bucket().bucket(bucket).send().await;
-        let Err(error) = head else { return Ok(()) };
-        let missing = error
-            .raw_response()
-            .is_some_and(|r| r.status().as_u16() == 404);
-        if !missing {
-            return Err(classify(format!("cannot reach bucket `{bucket}`"), error));
-        }
-        if !self.config.create_bucket {
-            return Err(ConnectorError::fatal(format!(
-                "bucket `{bucket}` does not exist; create it or set `create_bucket: true`"
-            )));
-        }
-        let mut create = self.client.create_bucket().bucket(bucket);
-        let region = self.client.config().region().map(|r| r.as_ref().to_owned());
-        if let Some(region) = region.filter(|r| r != "us-east-1") {
-            create = create.create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                        region.as_str(),
-                    ))
-                    .build(),
-            );
-        }
-        match create.send().await {
-            Ok(_) => {
-                tracing::info!(bucket = %bucket, "created bucket");
-                Ok(())
-            }
-            Err(error) if matches!(error.code(), Some("BucketAlreadyOwnedByYou")) => Ok(()),
-            Err(error) => Err(classify(format!("cannot create bucket `{bucket}`"), error)),
-        }
+async fn check_bucket(client: &Client, config: &S3JsonConfig) -> ConnectorResult<()> {
+    let bucket = &config.bucket;
+    let head = client.head_bucket().bucket(bucket).send().await;
+    let Err(error) = head else { return Ok(()) };
+    if status(&error) != Some(404) {
+        return Err(classify(format!("cannot reach bucket `{bucket}`"), error));
     }
-
-    async fn upload_pending(&mut self) -> ConnectorResult<()> {
-        if self.batcher.pending.is_empty() {
-            return Ok(());
+    if !config.create_bucket {
+        return Err(ConnectorError::fatal(format!(
+            "bucket `{bucket}` does not exist; create it or set `create_bucket: true`"
+        )));
+    }
+    let mut create = client.create_bucket().bucket(bucket);
+    let region = client.config().region().map(|r| r.as_ref().to_owned());
+    if let Some(region) = region.filter(|r| r != "us-east-1") {
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => {
+            tracing::info!(bucket = %bucket, "created bucket");
+            Ok(())
         }
-        // Owned copies (the body is reference-counted) keep the upload futures 'static.
-        let jobs: Vec<(usize, ClosedObject)> =
-            self.batcher.pending.iter().cloned().enumerate().collect();
-        let client = self.client.clone();
-        let bucket: Arc<str> = self.config.bucket.as_str().into();
-        let results: Vec<(usize, ConnectorResult<()>)> = stream::iter(jobs)
-            .map(move |(i, object)| {
-                let client = client.clone();
-                let bucket = bucket.clone();
-                async move {
-                    let started = Instant::now();
-                    let result = client
-                        .put_object()
-                        .bucket(bucket.as_ref())
-                        .key(&object.key)
-                        .content_type("application/x-ndjson")
-                        .body(ByteStream::from(object.body.clone()))
-                        .send()
-                        .await
-                        .map(|_| {
-                            tracing::debug!(bucket = %bucket, key = %object.key, records = object.count, bytes = object.body.len(), ms = started.elapsed().as_millis() as u64, "uploaded");
-                        })
-                        .map_err(|e| classify(format!("cannot upload s3://{bucket}/{}", object.key), e));
-                    (i, result)
-                }
-            })
-            .buffer_unordered(self.config.upload_concurrency)
-            .collect()
-            .await;
-        let mut uploaded = vec![false; self.batcher.pending.len()];
-        let mut first_error = None;
-        for (i, result) in results {
-            match result {
-                Ok(()) => uploaded[i] = true,
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        let mut index = 0;
-        let stats = &self.stats;
-        self.batcher.pending.retain(|object| {
-            let done = uploaded[index];
-            index += 1;
-            if done {
-                stats.add_object(object.count, object.body.len() as u64);
-            }
-            !done
-        });
-        first_error.map_or(Ok(()), Err)
+        Err(error) if matches!(error.code(), Some("BucketAlreadyOwnedByYou")) => Ok(()),
+        Err(error) => Err(classify(format!("cannot create bucket `{bucket}`"), error)),
     }
 }
 
@@ -321,8 +298,20 @@ impl Sink for S3JsonSink {
 
     async fn flush(&mut self, mode: FlushMode) -> ConnectorResult<DurableOffsets> {
         self.batcher.close_due(mode, Instant::now());
-        self.upload_pending().await?;
-        Ok(self.batcher.durable_offsets())
+        let (uploaded, error) = land_all(
+            &self.store,
+            &mut self.batcher,
+            self.config.upload_concurrency,
+        )
+        .await;
+        for object in uploaded {
+            self.stats
+                .add_object(object.records as u64, object.bytes as u64);
+        }
+        match error {
+            Some(error) => Err(error),
+            None => Ok(self.batcher.durable_offsets()),
+        }
     }
 
     async fn revoked(&mut self, partitions: &[TopicPartition]) -> ConnectorResult<()> {
@@ -331,22 +320,35 @@ impl Sink for S3JsonSink {
     }
 
     async fn close(&mut self) -> ConnectorResult<()> {
-        self.batcher = ObjectBatcher::new(&self.config);
+        self.batcher.clear();
         Ok(())
     }
 }
 
-/// Retriable: timeouts, connection failures, throttling and 5xx; fatal: the rest.
+fn status<E>(error: &SdkError<E>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+/// 412: the key exists (`If-None-Match: *`).
+fn precondition_failed<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
+    status(error) == Some(412) || error.code() == Some("PreconditionFailed")
+}
+
+/// Retriable: timeouts, connection failures, throttling, 5xx and S3's 409
+/// `ConditionalRequestConflict` (a concurrent conditional write); fatal: the rest.
 fn classify<E>(context: String, error: SdkError<E>) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let status = error.raw_response().map(|r| r.status().as_u16());
+    let status = status(&error);
     let retriable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(_) => status.is_some_and(|s| s >= 500 || s == 429 || s == 408),
+        SdkError::ServiceError(_) => {
+            status.is_some_and(|s| s >= 500 || s == 429 || s == 408)
+                || error.code() == Some("ConditionalRequestConflict")
+        }
         _ => false,
     };
     let detail = DisplayErrorContext(&error).to_string();
@@ -358,136 +360,5 @@ where
         ConnectorError::retriable(message)
     } else {
         ConnectorError::fatal(message)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn object_keys_are_deterministic_and_sort_by_offset() {
-        assert_eq!(
-            object_key("topics", "stock-market", 3, 42),
-            "topics/stock-market/partition=3/stock-market+3+00000000000000000042.json"
-        );
-        assert_eq!(
-            object_key("/a/b/", "t", 0, 0),
-            "a/b/t/partition=0/t+0+00000000000000000000.json"
-        );
-        assert_eq!(
-            object_key("", "t", 1, 7),
-            "t/partition=1/t+1+00000000000000000007.json"
-        );
-        assert!(object_key("p", "t", 0, 9) < object_key("p", "t", 0, 10));
-    }
-
-    fn config(flush_size: u64, rotate_secs: u64) -> S3JsonConfig {
-        S3JsonConfig {
-            bucket: "b".into(),
-            prefix: "topics".into(),
-            region: None,
-            endpoint: None,
-            force_path_style: None,
-            create_bucket: false,
-            flush_size,
-            rotate_interval: connect_core::config::units::HumanDuration(
-                std::time::Duration::from_secs(rotate_secs),
-            ),
-            upload_concurrency: 1,
-        }
-    }
-
-    fn record(partition: i32, offset: i64) -> Record {
-        Record {
-            topic: "t".into(),
-            partition: Some(partition),
-            offset: Some(offset),
-            key: None,
-            value: Some(serde_json::json!({ "n": offset, "x": 0.0 })),
-            headers: Vec::new(),
-            timestamp: None,
-            position: None,
-        }
-    }
-
-    fn tp(partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: "t".into(),
-            partition,
-        }
-    }
-
-    #[test]
-    fn rotates_on_count_and_reports_only_uploaded_offsets_durable() {
-        let mut batcher = ObjectBatcher::new(&config(3, 600));
-        let now = Instant::now();
-        for offset in 10..17 {
-            batcher.append(&record(0, offset), now).unwrap();
-        }
-        batcher.append(&record(1, 0), now).unwrap();
-        let keys: Vec<&str> = batcher.pending.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "topics/t/partition=0/t+0+00000000000000000010.json",
-                "topics/t/partition=0/t+0+00000000000000000013.json"
-            ]
-        );
-        assert_eq!(
-            batcher.pending[0].body.as_ref(),
-            b"{\"n\":10,\"x\":0.0}\n{\"n\":11,\"x\":0.0}\n{\"n\":12,\"x\":0.0}\n"
-        );
-        // Nothing is uploaded yet: nothing is durable beyond the first record of each partition.
-        assert_eq!(
-            batcher.durable_offsets(),
-            [(tp(0), 10), (tp(1), 0)].into_iter().collect()
-        );
-        // Once the closed objects are uploaded, offsets up to the open object are durable.
-        batcher.pending.clear();
-        assert_eq!(
-            batcher.durable_offsets(),
-            [(tp(0), 16), (tp(1), 0)].into_iter().collect()
-        );
-        batcher.close_due(FlushMode::All, now);
-        batcher.pending.clear();
-        assert_eq!(
-            batcher.durable_offsets(),
-            [(tp(0), 17), (tp(1), 1)].into_iter().collect()
-        );
-    }
-
-    #[test]
-    fn rotates_on_age_even_without_new_records() {
-        let mut batcher = ObjectBatcher::new(&config(1000, 5));
-        let start = Instant::now();
-        batcher.append(&record(0, 0), start).unwrap();
-        batcher
-            .append(&record(1, 0), start + std::time::Duration::from_secs(3))
-            .unwrap();
-        batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(4));
-        assert!(batcher.pending.is_empty(), "closed before its interval");
-        batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(5));
-        assert_eq!(batcher.pending.len(), 1);
-        assert_eq!(batcher.pending[0].partition, tp(0));
-        batcher.close_due(FlushMode::Due, start + std::time::Duration::from_secs(8));
-        assert_eq!(batcher.pending.len(), 2);
-        assert!(batcher.open.is_empty());
-    }
-
-    #[test]
-    fn tombstones_and_revoked_partitions() {
-        let mut batcher = ObjectBatcher::new(&config(10, 60));
-        let mut tombstone = record(2, 5);
-        tombstone.value = None;
-        let error = batcher.append(&tombstone, Instant::now()).unwrap_err();
-        assert!(
-            error.to_string().contains("t/2 offset 5 is a tombstone"),
-            "{error}"
-        );
-        batcher.append(&record(0, 1), Instant::now()).unwrap();
-        batcher.revoke(&[tp(0)]);
-        assert!(batcher.durable_offsets().is_empty());
-        assert!(batcher.open.is_empty());
     }
 }
