@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -19,62 +18,6 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-/// Every object in `bucket`, key → text (gunzipped when the key ends `.gz`);
-/// `None` while the bucket does not exist.
-async fn read_objects(client: &Client, bucket: &str) -> Option<BTreeMap<String, String>> {
-    let mut objects = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = match client
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_no_such_bucket()) =>
-            {
-                return None
-            }
-            Err(error) => panic!("list objects of {bucket}: {error:?}"),
-        };
-        for object in page.contents() {
-            let key = object.key().expect("key").to_owned();
-            let body = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .expect("get object")
-                .body
-                .collect()
-                .await
-                .expect("object body")
-                .into_bytes();
-            let text = if key.ends_with(".gz") {
-                let mut text = String::new();
-                flate2::read::MultiGzDecoder::new(body.as_ref())
-                    .read_to_string(&mut text)
-                    .unwrap_or_else(|e| panic!("{key} is not gzip: {e}"));
-                text
-            } else {
-                String::from_utf8(body.to_vec()).expect("utf-8 object")
-            };
-            objects.insert(key, text);
-        }
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    Some(objects)
-}
 
 /// The objects, checking that every one is under `topics/<topic>/` (the
 /// sink leaves nothing else in the bucket).
@@ -89,7 +32,7 @@ fn data_objects(objects: BTreeMap<String, String>, topic: &str) -> BTreeMap<Stri
 }
 
 async fn lines_in_bucket(services: &Services, bucket: &str, topic: &str) -> usize {
-    let objects = read_objects(&services.s3().await, bucket)
+    let objects = common::try_read_bucket(&services.s3().await, bucket)
         .await
         .unwrap_or_default();
     data_objects(objects, topic)
@@ -201,7 +144,12 @@ async fn field_partitioner_with_gzip_lands_every_row_once_under_hive_folders() {
     );
     run_ok(services.sluice().arg("run").arg(&path));
     let client = services.s3().await;
-    let objects = data_objects(read_objects(&client, &name).await.expect("bucket"), &name);
+    let objects = data_objects(
+        common::try_read_bucket(&client, &name)
+            .await
+            .expect("bucket"),
+        &name,
+    );
     let key_shape = regex_like_key(&name, "index=", ".json.gz");
     for key in objects.keys() {
         assert!(key_shape(key), "unexpected key {key}");
@@ -287,7 +235,7 @@ async fn time_partitioner_lands_year_month_day_folders() {
         .map(|t| t.format("year=%Y/month=%m/day=%d").to_string())
         .collect();
     let objects = data_objects(
-        read_objects(&services.s3().await, &name)
+        common::try_read_bucket(&services.s3().await, &name)
             .await
             .expect("bucket"),
         &name,
@@ -318,7 +266,7 @@ async fn time_partitioner_lands_year_month_day_folders() {
     );
     run_ok(services.sluice().arg("run").arg(&path));
     let objects = data_objects(
-        read_objects(&services.s3().await, &name)
+        common::try_read_bucket(&services.s3().await, &name)
             .await
             .expect("bucket"),
         &name,
@@ -442,7 +390,12 @@ async fn rerun_from_zero_adds_no_duplicates(conditional_writes: &str) {
         _ => assert!(!log.contains("uploads are conditional"), "{log}"),
     }
     let client = services.s3().await;
-    let objects_first = data_objects(read_objects(&client, &name).await.expect("bucket"), &name);
+    let objects_first = data_objects(
+        common::try_read_bucket(&client, &name)
+            .await
+            .expect("bucket"),
+        &name,
+    );
     let counts = count_rows(&objects_first, index_folder);
     assert_eq!(counts.len(), 3000);
     assert!(counts.values().all(|&n| n == 1));
@@ -457,7 +410,12 @@ async fn rerun_from_zero_adds_no_duplicates(conditional_writes: &str) {
         log.contains("object exists (written by an earlier run)"),
         "the rerun met no existing object:\n{log}"
     );
-    let objects_second = data_objects(read_objects(&client, &name).await.expect("bucket"), &name);
+    let objects_second = data_objects(
+        common::try_read_bucket(&client, &name)
+            .await
+            .expect("bucket"),
+        &name,
+    );
     let counts = count_rows(&objects_second, index_folder);
     assert_eq!(counts.len(), 3000);
     let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
@@ -558,7 +516,7 @@ async fn a_killed_pipeline_resumes_without_duplicates() {
     eprintln!("killed after {landed} of {produced} produced records had landed; the rerun met {met_existing} existing objects");
 
     let objects = data_objects(
-        read_objects(&services.s3().await, &name)
+        common::try_read_bucket(&services.s3().await, &name)
             .await
             .expect("bucket"),
         &name,

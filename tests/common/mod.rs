@@ -161,7 +161,8 @@ sinks:
     )
 }
 
-/// Every object in `bucket` (following continuation tokens), key → body.
+/// Every object in `bucket` (following continuation tokens), key → text
+/// (gunzipped when the key ends in `.gz`).
 pub async fn read_bucket(client: &Client, bucket: &str) -> BTreeMap<String, String> {
     try_read_bucket(client, bucket)
         .await
@@ -200,10 +201,18 @@ pub async fn try_read_bucket(client: &Client, bucket: &str) -> Option<BTreeMap<S
                 .await
                 .expect("get object");
             let bytes = body.body.collect().await.expect("object body").into_bytes();
-            objects.insert(
-                key,
-                String::from_utf8(bytes.to_vec()).expect("utf-8 object"),
-            );
+            let text = if key.ends_with(".gz") {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::MultiGzDecoder::new(bytes.as_ref()),
+                    &mut text,
+                )
+                .expect("gzip object");
+                text
+            } else {
+                String::from_utf8(bytes.to_vec()).expect("utf-8 object")
+            };
+            objects.insert(key, text);
         }
         token = page.next_continuation_token().map(str::to_owned);
         if token.is_none() {

@@ -174,13 +174,10 @@ mod tests {
 
     #[test]
     fn validation_issues_are_located_in_a_pipeline() {
-        let errors = connect_core::config::pipeline::transform_chain_from_yaml(
+        let errors = crate::testing::chain_errors(
+            "p.yaml",
             "transforms:\n  - type: drop_headers\n    headers: []\n",
-            std::path::Path::new("p.yaml"),
-        )
-        .err()
-        .expect("invalid config accepted")
-        .to_string();
+        );
         assert_eq!(
             errors,
             "p.yaml:3:14: transforms[0].headers: transform 1 `drop_headers`: must list at least one header name to remove"

@@ -127,13 +127,10 @@ mod tests {
 
     #[test]
     fn validation_issues_are_located_in_a_pipeline() {
-        let errors = connect_core::config::pipeline::transform_chain_from_yaml(
+        let errors = crate::testing::chain_errors(
+            "p.yaml",
             "predicates:\n  p:\n    type: has_header_key\n    name: ''\ntransforms: []\n",
-            std::path::Path::new("p.yaml"),
-        )
-        .err()
-        .expect("invalid config accepted")
-        .to_string();
+        );
         assert_eq!(
             errors,
             "p.yaml:4:11: predicates.p.name: must not be empty; give the header name to look for"

@@ -433,13 +433,7 @@ mod tests {
 
     #[test]
     fn validation_issues_are_located_in_a_pipeline() {
-        let errors = connect_core::config::pipeline::transform_chain_from_yaml(
-            "transforms:\n  - type: header_from\n    fields: [a, b]\n    headers: [x]\n    operation: copy\n",
-            std::path::Path::new("p.yaml"),
-        )
-        .err()
-        .expect("invalid config accepted")
-        .to_string();
+        let errors = crate::testing::chain_errors("p.yaml", "transforms:\n  - type: header_from\n    fields: [a, b]\n    headers: [x]\n    operation: copy\n");
         assert_eq!(
             errors,
             "p.yaml:4:14: transforms[0].headers: transform 1 `header_from`: 1 header name(s) for 2 field(s); give one header name per field, in the same order"

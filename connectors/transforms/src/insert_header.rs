@@ -175,13 +175,10 @@ mod tests {
 
     #[test]
     fn validation_issues_are_located_in_a_pipeline() {
-        let errors = connect_core::config::pipeline::transform_chain_from_yaml(
+        let errors = crate::testing::chain_errors(
+            "p.yaml",
             "transforms:\n  - type: insert_header\n    header: ''\n    value: 1\n",
-            std::path::Path::new("p.yaml"),
-        )
-        .err()
-        .expect("invalid config accepted")
-        .to_string();
+        );
         assert_eq!(
             errors,
             "p.yaml:3:13: transforms[0].header: transform 1 `insert_header`: must name the header to add"

@@ -261,13 +261,10 @@ mod tests {
 
     #[test]
     fn validation_issues_are_located_in_a_pipeline() {
-        let errors = connect_core::config::pipeline::transform_chain_from_yaml(
+        let errors = crate::testing::chain_errors(
+            "p.yaml",
             "transforms:\n  - type: set_schema_metadata\n    target: key\n",
-            std::path::Path::new("p.yaml"),
-        )
-        .err()
-        .expect("invalid config accepted")
-        .to_string();
+        );
         assert_eq!(
             errors,
             "p.yaml:2:5: transforms[0].name: transform 1 `set_schema_metadata`: set `name`, `version` or both; neither is configured"

@@ -67,3 +67,12 @@ pub fn stock_value() -> Value {
     )
     .expect("stock value")
 }
+
+/// The problems of a `transforms:` document (with its `predicates:`), as
+/// `sluice validate` prints them for a file named `file`; panics if valid.
+pub fn chain_errors(file: &str, yaml: &str) -> String {
+    connect_core::config::pipeline::transform_chain_from_yaml(yaml, std::path::Path::new(file))
+        .err()
+        .expect("invalid config accepted")
+        .to_string()
+}

@@ -162,13 +162,10 @@ mod tests {
 
     #[test]
     fn validation_issues_are_located_in_a_pipeline() {
-        let errors = connect_core::config::pipeline::transform_chain_from_yaml(
+        let errors = crate::testing::chain_errors(
+            "p.yaml",
             "predicates:\n  p:\n    type: topic_name_matches\n    pattern: 'a('\ntransforms: []\n",
-            std::path::Path::new("p.yaml"),
-        )
-        .err()
-        .expect("invalid config accepted")
-        .to_string();
+        );
         assert_eq!(
             errors,
             "p.yaml:4:14: predicates.p.pattern: `a(` is not a valid regular expression: unclosed group"
