@@ -56,6 +56,7 @@
 //! - `spec` is a YAML mapping rather than Kafka Connect's `field:type,...`
 //!   text, and fields keep their order (Kafka Connect builds a `HashMap`).
 
+use crate::kind;
 use std::fmt;
 use std::num::IntErrorKind;
 
@@ -411,18 +412,6 @@ fn range_text(to: CastType) -> String {
         .unwrap_or_default()
 }
 
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 connect_core::register_plugin!(transform "cast", CastConfig,
     summary: "Casts fields of the key or value, or the whole key or value, to int8..int64, float32, float64, boolean or string",
     example: "type: cast\nspec:\n  Volume: int64\n  \"Adj Close\": float64\n",
@@ -435,9 +424,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> ConnectorResult<Outcome> {
-        let config: CastConfig = config(yaml);
-        assert_eq!(config.validate(), Vec::new());
-        config.build().unwrap().apply(record)
+        apply_config::<CastConfig>(yaml, record)
     }
 
     /// The value `value` (JSON text) after casting it whole to `to`.

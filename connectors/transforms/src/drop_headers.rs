@@ -66,9 +66,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> Outcome {
-        let cfg: DropHeadersConfig = config(yaml);
-        assert_eq!(cfg.validate(), Vec::new());
-        cfg.build().unwrap().apply(record).unwrap()
+        apply_config::<DropHeadersConfig>(yaml, record).unwrap()
     }
 
     fn with_headers(value: Option<serde_json::Value>, names: &[(&str, Option<&str>)]) -> Record {

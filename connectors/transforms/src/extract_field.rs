@@ -18,6 +18,7 @@
 //!   (`"Adj Close"`, `meta."x.y"`) where Kafka Connect's `V2` uses backticks.
 //!   There is no `field_syntax_version` key.
 
+use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
@@ -107,18 +108,6 @@ impl Transform for ExtractField {
     }
 }
 
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 connect_core::register_plugin!(transform "extract_field", ExtractFieldConfig,
     summary: "Replaces the key or value with one of its fields",
     example: "type: extract_field\ntarget: key\nfield: Index\n",
@@ -131,9 +120,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> ConnectorResult<Outcome> {
-        let config: ExtractFieldConfig = config(yaml);
-        assert_eq!(config.validate(), Vec::new());
-        config.build().unwrap().apply(record)
+        apply_config::<ExtractFieldConfig>(yaml, record)
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! A targeted part that is not an object (a string, a number, an array) is an
 //! error, as in Kafka Connect.
 
+use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
@@ -74,18 +75,6 @@ pub(crate) fn header_bytes(value: &Value) -> Option<Vec<u8>> {
         Value::Null => None,
         Value::String(text) => Some(text.as_bytes().to_vec()),
         other => Some(other.to_string().into_bytes()),
-    }
-}
-
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

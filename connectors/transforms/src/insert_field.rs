@@ -37,6 +37,7 @@
 //!   later field win. (`static_field` without `static_value` is a config
 //!   error in Kafka Connect too.)
 
+use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
@@ -178,18 +179,6 @@ impl Transform for InsertField {
     }
 }
 
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 connect_core::register_plugin!(transform "insert_field", InsertFieldConfig,
     summary: "Inserts the topic, partition, offset, timestamp or a static string as fields of the key or value",
     example: "type: insert_field\ntopic_field: kafka_topic\ntimestamp_field: kafka_timestamp\nstatic_field: source\nstatic_value: stock-exchange\n",
@@ -202,9 +191,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> ConnectorResult<Outcome> {
-        let config: InsertFieldConfig = config(yaml);
-        assert_eq!(config.validate(), Vec::new());
-        config.build().unwrap().apply(record)
+        apply_config::<InsertFieldConfig>(yaml, record)
     }
 
     #[test]

@@ -79,9 +79,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> Outcome {
-        let cfg: InsertHeaderConfig = config(yaml);
-        assert_eq!(cfg.validate(), Vec::new());
-        cfg.build().unwrap().apply(record).unwrap()
+        apply_config::<InsertHeaderConfig>(yaml, record).unwrap()
     }
 
     fn added(yaml: &str) -> Option<Vec<u8>> {

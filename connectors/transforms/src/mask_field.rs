@@ -34,6 +34,7 @@
 //!   "Only Map objects supported in absence of schema for [mask fields],
 //!   found: null".
 
+use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
@@ -170,18 +171,6 @@ fn is_integer(number: &Number) -> bool {
     !number.as_str().contains(['.', 'e', 'E'])
 }
 
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 connect_core::register_plugin!(transform "mask_field", MaskFieldConfig,
     summary: "Masks fields of the key or value with an empty value of their type or a replacement",
     example: "type: mask_field\nfields: [Volume, owner.ssn]\n",
@@ -194,9 +183,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> ConnectorResult<Outcome> {
-        let config: MaskFieldConfig = config(yaml);
-        assert_eq!(config.validate(), Vec::new());
-        config.build().unwrap().apply(record)
+        apply_config::<MaskFieldConfig>(yaml, record)
     }
 
     fn masked(yaml: &str, value: &str) -> ConnectorResult<String> {

@@ -26,6 +26,7 @@
 //!   excluded, a rename of a field that is excluded or not included, two
 //!   fields renamed to one name, an empty name, or no option at all.
 
+use crate::kind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
@@ -182,18 +183,6 @@ impl Transform for ReplaceField {
     }
 }
 
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 connect_core::register_plugin!(transform "replace_field", ReplaceFieldConfig,
     summary: "Keeps, drops and renames top-level fields of the key or value",
     example: "type: replace_field\nexclude: [CloseUSD]\nrenames:\n  Adj Close: adj_close\n",
@@ -206,9 +195,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> ConnectorResult<Outcome> {
-        let config: ReplaceFieldConfig = config(yaml);
-        assert_eq!(config.validate(), Vec::new());
-        config.build().unwrap().apply(record)
+        apply_config::<ReplaceFieldConfig>(yaml, record)
     }
 
     fn value_text(record: &Record) -> String {

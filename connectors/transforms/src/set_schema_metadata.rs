@@ -126,9 +126,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> Outcome {
-        let cfg: SetSchemaMetadataConfig = config(yaml);
-        assert_eq!(cfg.validate(), Vec::new());
-        cfg.build().unwrap().apply(record).unwrap()
+        apply_config::<SetSchemaMetadataConfig>(yaml, record).unwrap()
     }
 
     fn h(name: &str, value: Option<&str>) -> (String, Option<Vec<u8>>) {

@@ -76,3 +76,13 @@ pub fn chain_errors(file: &str, yaml: &str) -> String {
         .expect("invalid config accepted")
         .to_string()
 }
+
+/// Parses a transform config, checks that it validates, builds it and applies it to `record`.
+pub fn apply_config<T: DeserializeOwned + connect_core::plugin::TransformConfig>(
+    yaml: &str,
+    record: &mut Record,
+) -> connect_core::ConnectorResult<connect_core::plugin::Outcome> {
+    let config: T = config(yaml);
+    assert_eq!(config.validate(), Vec::new());
+    config.build().expect("the transform builds").apply(record)
+}

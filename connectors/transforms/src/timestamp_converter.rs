@@ -38,6 +38,7 @@
 //! - A Unix output that overflows a 64-bit integer (nanoseconds after
 //!   2262) is an error; Java saturates silently.
 
+use crate::kind;
 use std::fmt::Write as _;
 
 use chrono::format::{Fixed, Item, Numeric, Pad, Parsed, StrftimeItems};
@@ -283,18 +284,6 @@ impl Transform for TimestampConverter {
         let millis = self.to_millis(slot)?;
         *slot = self.millis_to_target(millis)?;
         Ok(Outcome::Keep)
-    }
-}
-
-/// `a string`, `an array`, ... for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -22,6 +22,7 @@
 //! - Kafka Connect builds the key as a `HashMap` (no order); Sluice keeps the
 //!   listed order.
 
+use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
 use connect_core::transform::FieldPath;
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
@@ -103,18 +104,6 @@ impl Transform for ValueToKey {
     }
 }
 
-/// `a string`, `a number`...: what a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 connect_core::register_plugin!(transform "value_to_key", ValueToKeyConfig,
     summary: "Replaces the record key with an object of fields copied from the value",
     example: "type: value_to_key\nfields: [Index, Date]\n",
@@ -127,9 +116,7 @@ mod tests {
     use serde_json::json;
 
     fn run(yaml: &str, record: &mut Record) -> ConnectorResult<Outcome> {
-        let config: ValueToKeyConfig = config(yaml);
-        assert_eq!(config.validate(), Vec::new());
-        config.build().unwrap().apply(record)
+        apply_config::<ValueToKeyConfig>(yaml, record)
     }
 
     #[test]
