@@ -7,6 +7,18 @@ use std::sync::Arc;
 /// because `serde_json` is built with `preserve_order` and `arbitrary_precision`.
 pub type Value = serde_json::Value;
 
+/// How a value is named in error messages: "a string", "an object", ...
+pub fn value_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Record headers, in order; a header may repeat and may have no value.
 pub type Headers = Vec<(String, Option<Vec<u8>>)>;
 

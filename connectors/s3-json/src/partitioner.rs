@@ -14,6 +14,7 @@
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use connect_core::plugin::FieldIssue;
+use connect_core::record::value_kind;
 use connect_core::transform::FieldPath;
 use connect_core::{Record, Value};
 use serde::Deserialize;
@@ -214,7 +215,7 @@ impl Partitioner {
                     Some(other) => {
                         return Err(format!(
                             "field `{field}` is {}; the field partitioner needs a string, number or boolean",
-                            kind_of(other)
+                            value_kind(other)
                         ))
                     }
                 };
@@ -250,17 +251,6 @@ impl Partitioner {
     }
 }
 
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Parses a timestamp value: epoch milliseconds (an integer), or an RFC 3339
 /// string, or `yyyy-MM-dd`, `yyyy-MM-dd HH:mm[:ss[.fff]]` (also with `T`), taken as UTC.
 pub fn parse_timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
@@ -277,7 +267,7 @@ pub fn parse_timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
         }),
         other => Err(format!(
             "is {}; expected epoch milliseconds or a time string",
-            kind_of(other)
+            value_kind(other)
         )),
     }
 }

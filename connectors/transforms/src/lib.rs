@@ -33,18 +33,7 @@ pub mod topic_name_matches;
 #[cfg(test)]
 mod testing;
 
-/// How a value is named in error messages: "a string", "an object", ...
-pub(crate) fn kind(value: &serde_json::Value) -> &'static str {
-    use serde_json::Value;
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use connect_core::record::value_kind as kind;
 
 /// "`pattern` is not a valid regular expression: reason", with the regex
 /// crate's multi-line message cut to its last line, the reason.
