@@ -2,25 +2,30 @@
 # Local dev/test services for Sluice: a real Kafka broker (KRaft, single node)
 # and an S3-protocol server (s3s-fs).
 #
-#   scripts/services.sh up              install what is missing, start what is stopped, wait until ready
-#   scripts/services.sh down [--purge]  stop both (--purge also deletes Kafka + S3 data, never the cache)
+#   scripts/services.sh up [kafka|s3]   install what is missing, start what is stopped, wait until ready
+#   scripts/services.sh down [kafka|s3] [--purge]
+#                                       stop both, or one (--purge also deletes its data, never the cache)
 #   scripts/services.sh status          exit 0 if both are running, 3 otherwise
 #   scripts/services.sh kafka-cli CLASS [ARGS...]
 #                                       run a Kafka tool class from the same jars, e.g.
 #                                       org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
 #
-# Everything lives under <repo>/.services/. Downloads and built binaries go to
-# .services/cache/ unless SLUICE_SERVICES_CACHE points elsewhere (so CI and other
-# clones can share one cache). After `up`, `source .services/env` gives
-# KAFKA_BOOTSTRAP, S3_ENDPOINT and AWS_* for tests.
+# Everything lives under <repo>/.services/ (or SLUICE_SERVICES_DIR). Downloads and
+# built binaries go to <repo>/.services/cache/ unless SLUICE_SERVICES_CACHE points
+# elsewhere (so CI and other clones can share one cache). After `up`,
+# `source .services/env` gives KAFKA_BOOTSTRAP, S3_ENDPOINT and AWS_* for tests.
+#
+# Fault tests start private instances with SLUICE_SERVICES_DIR and the port
+# variables below, then stop and start one service mid-run with `down kafka` /
+# `up kafka` (the data directory is kept, as after a real broker restart).
 #
 # Only Maven Central and crates.io are used: Kafka comes as jars from Maven
 # Central (no release tarball), s3s-fs is built with `cargo install`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SVC="$ROOT/.services"
-CACHE="${SLUICE_SERVICES_CACHE:-$SVC/cache}"
+SVC="${SLUICE_SERVICES_DIR:-$ROOT/.services}"
+CACHE="${SLUICE_SERVICES_CACHE:-$ROOT/.services/cache}"
 
 KAFKA_VERSION="${SLUICE_KAFKA_VERSION:-4.4.0}"
 LOG4J_VERSION="${SLUICE_LOG4J_VERSION:-2.26.1}"
@@ -349,28 +354,39 @@ EOF
 # Checked before starting anything, so a busy port does not leave a half-started set.
 check_ports_free() {
   local p busy=()
-  if ! kafka_running; then
+  if ((WANT_KAFKA)) && ! kafka_running; then
     for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
       if port_open "$p"; then busy+=("$p"); fi
     done
   fi
-  if ! s3_running; then
+  if ((WANT_S3)) && ! s3_running; then
     if port_open "$S3_PORT"; then busy+=("$S3_PORT"); fi
   fi
   ((${#busy[@]} == 0)) ||
     die "port(s) ${busy[*]} in use by a process this script did not start (another clone's services? see 'ss -ltnp')"
 }
 
+# Which services a command applies to: both by default, or the one named.
+pick_services() { # [kafka|s3]
+  case "${1:-}" in
+    '') WANT_KAFKA=1 WANT_S3=1 ;;
+    kafka) WANT_KAFKA=1 WANT_S3=0 ;;
+    s3) WANT_KAFKA=0 WANT_S3=1 ;;
+    *) return 1 ;;
+  esac
+}
+
 cmd_up() {
+  pick_services "$@" || die "usage: $0 up [kafka|s3]"
   need java curl setsid flock
-  install_kafka
-  install_s3
+  ((WANT_KAFKA)) && install_kafka
+  ((WANT_S3)) && install_s3
   check_ports_free
   # Start both before waiting, so the two startups overlap.
-  start_kafka
-  start_s3
-  wait_s3
-  wait_kafka
+  ((WANT_KAFKA)) && start_kafka
+  ((WANT_S3)) && start_s3
+  ((WANT_S3)) && wait_s3
+  ((WANT_KAFKA)) && wait_kafka
   write_env
   cat <<EOF
 Kafka  bootstrap  $HOST:$KAFKA_PORT   (logs: ${KAFKA_LOG#"$ROOT"/})
@@ -380,18 +396,25 @@ EOF
 }
 
 cmd_down() {
-  local purge=0
-  case "${1:-}" in
-    '') ;;
-    --purge) purge=1 ;;
-    *) die "usage: $0 down [--purge]" ;;
-  esac
-  stop_pid "$KAFKA_PID" 'kafka.Kafka' kafka
-  stop_pid "$S3_PID" 's3s-fs' s3
+  local purge=0 which=''
+  while (($#)); do
+    case "$1" in
+      --purge) purge=1 ;;
+      kafka | s3) which=$1 ;;
+      *) die "usage: $0 down [kafka|s3] [--purge]" ;;
+    esac
+    shift
+  done
+  pick_services "$which"
+  ((WANT_KAFKA)) && stop_pid "$KAFKA_PID" 'kafka.Kafka' kafka
+  ((WANT_S3)) && stop_pid "$S3_PID" 's3s-fs' s3
   if ((purge)); then
-    log "purging Kafka and S3 data (cache kept)"
-    rm -rf "$KAFKA_DIR/data" "$S3_DIR/data" "$SVC/env"
+    log "purging ${which:-Kafka and S3} data (cache kept)"
+    ((WANT_KAFKA)) && rm -rf "$KAFKA_DIR/data"
+    ((WANT_S3)) && rm -rf "$S3_DIR/data"
+    [[ -n $which ]] || rm -f "$SVC/env"
   fi
+  return 0
 }
 
 cmd_status() {

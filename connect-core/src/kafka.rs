@@ -8,6 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::pipeline::{KafkaConfig, TopicConfig};
+use crate::error::ConnectorError;
 
 /// A Kafka operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,37 @@ pub enum KafkaGlueError {
         /// What went wrong and what to do.
         message: String,
     },
+    /// A call to Kafka about a topic or group failed.
+    #[error("topic `{topic}`: {what}: {source}")]
+    Call {
+        /// The topic (or consumer group).
+        topic: String,
+        /// What was being done.
+        what: String,
+        /// The librdkafka error.
+        source: KafkaError,
+    },
+}
+
+impl KafkaGlueError {
+    /// A failed call about `topic`.
+    pub fn call(topic: &str, what: impl Into<String>, source: KafkaError) -> Self {
+        Self::Call {
+            topic: topic.to_owned(),
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Whether trying again later may succeed (the broker is away, a
+    /// partition is moving), as opposed to a settings or permission problem.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Client { .. } => false,
+            Self::Topic { .. } => true,
+            Self::Call { source, .. } => is_transient(source),
+        }
+    }
 }
 
 /// The settings every client of a pipeline shares.
@@ -125,12 +157,15 @@ pub async fn ensure_topic(
     let results = admin
         .create_topics([&new_topic], &options)
         .await
-        .map_err(|e| KafkaGlueError::Topic {
-            topic: topic.name.clone(),
-            message: format!(
-                "cannot create it: {e}; is Kafka reachable at {}?",
-                kafka.bootstrap_servers
-            ),
+        .map_err(|e| {
+            KafkaGlueError::call(
+                &topic.name,
+                format!(
+                    "cannot create it (is Kafka reachable at {}?)",
+                    kafka.bootstrap_servers
+                ),
+                e,
+            )
         })?;
     for result in results {
         match result {
@@ -167,13 +202,78 @@ fn partition_count(
 ) -> Result<Option<usize>, KafkaGlueError> {
     let metadata =
         tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), timeout))
-            .map_err(|e| KafkaGlueError::Topic {
-                topic: topic.to_owned(),
-                message: format!("cannot read metadata: {e}; is Kafka reachable?"),
-            })?;
+            .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata (is Kafka reachable?)", e))?;
     Ok(metadata
         .topics()
         .iter()
         .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
         .map(|t| t.partitions().len()))
+}
+
+/// Whether a Kafka error is one a later attempt can get past: the broker or
+/// coordinator is unreachable, moving, loading or busy.
+pub fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    if let KafkaError::Transaction(error) = error {
+        return error.is_retriable();
+    }
+    error.rdkafka_error_code().is_some_and(|code| {
+        matches!(
+            code,
+            C::AllBrokersDown
+                | C::BrokerTransportFailure
+                | C::Resolve
+                | C::OperationTimedOut
+                | C::TimedOutQueue
+                | C::MessageTimedOut
+                | C::RequestTimedOut
+                | C::NetworkException
+                | C::BrokerNotAvailable
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::ReplicaNotAvailable
+                | C::NotEnoughReplicas
+                | C::NotEnoughReplicasAfterAppend
+                | C::CoordinatorLoadInProgress
+                | C::CoordinatorNotAvailable
+                | C::NotCoordinator
+                | C::WaitingForCoordinator
+                | C::KafkaStorageError
+                | C::FetchSessionIdNotFound
+                | C::InvalidFetchSessionEpoch
+                | C::OffsetNotAvailable
+                | C::UnstableOffsetCommit
+                | C::ThrottlingQuotaExceeded
+                | C::ConcurrentTransactions
+                | C::Retry
+        )
+    })
+}
+
+/// Whether a commit failed because this member lost its partitions in a
+/// rebalance: the new owner rewrites the same objects, nothing to retry.
+pub fn is_membership_change(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    error.rdkafka_error_code().is_some_and(|code| {
+        matches!(
+            code,
+            C::RebalanceInProgress
+                | C::IllegalGeneration
+                | C::UnknownMemberId
+                | C::AssignmentLost
+                | C::FencedInstanceId
+                | C::StaleMemberEpoch
+                | C::FencedMemberEpoch
+        )
+    })
+}
+
+/// A Kafka error as a plugin-boundary error: retriable when transient.
+pub fn classify(context: impl std::fmt::Display, error: KafkaError) -> ConnectorError {
+    let message = format!("{context}: {error}");
+    if is_transient(&error) {
+        ConnectorError::retriable(message)
+    } else {
+        ConnectorError::fatal(message)
+    }
 }

@@ -49,7 +49,7 @@ pub async fn ensure_offsets_topic(kafka: &KafkaConfig) -> Result<(), KafkaGlueEr
             &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
         )
         .await
-        .map_err(|e| error(format!("cannot create the offsets topic: {e}")))?;
+        .map_err(|e| KafkaGlueError::call(&kafka.offsets_topic, "cannot create the offsets topic", e))?;
     for result in results {
         match result {
             Ok(_) => tracing::info!(topic = %kafka.offsets_topic, "created the offsets topic"),
@@ -85,13 +85,13 @@ pub fn load_positions(
         })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
-        .map_err(|e| error(format!("cannot read metadata: {e}")))?;
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
     let mut ends = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
         let (low, high) = consumer
             .fetch_watermarks(topic, partition.id(), TIMEOUT)
-            .map_err(|e| error(format!("cannot read end offsets: {e}")))?;
+            .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))?;
         if high > low {
             ends.insert(partition.id(), high);
             assignment
@@ -105,7 +105,7 @@ pub fn load_positions(
     }
     consumer
         .assign(&assignment)
-        .map_err(|e| error(format!("cannot read the offsets topic: {e}")))?;
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read the offsets topic", e))?;
     let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !ends.is_empty() {
@@ -127,7 +127,7 @@ pub fn load_positions(
             }
             continue;
         };
-        let message = message.map_err(|e| error(format!("cannot read the offsets topic: {e}")))?;
+        let message = message.map_err(|e| KafkaGlueError::call(topic, "cannot read the offsets topic", e))?;
         if ends
             .get(&message.partition())
             .is_some_and(|end| message.offset() + 1 >= *end)
@@ -189,9 +189,8 @@ pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usiz
         producer
             .send(record, TIMEOUT)
             .await
-            .map_err(|(e, _)| KafkaGlueError::Topic {
-                topic: kafka.offsets_topic.clone(),
-                message: format!("cannot clear a stored position: {e}"),
+            .map_err(|(e, _)| {
+                KafkaGlueError::call(&kafka.offsets_topic, "cannot clear a stored position", e)
             })?;
     }
     Ok(positions.len())
@@ -204,10 +203,6 @@ pub fn group_offsets(
     group: &str,
     topic: &str,
 ) -> Result<BTreeMap<i32, (Option<i64>, i64)>, KafkaGlueError> {
-    let error = |message: String| KafkaGlueError::Topic {
-        topic: topic.to_owned(),
-        message,
-    };
     let consumer: BaseConsumer = base_config(kafka)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -219,21 +214,23 @@ pub fn group_offsets(
         })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
-        .map_err(|e| error(format!("cannot read metadata: {e}")))?;
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
     let mut list = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
         list.add_partition(topic, partition.id());
     }
     let committed = consumer.committed_offsets(list, TIMEOUT).map_err(|e| {
-        error(format!(
-            "cannot read the committed offsets of group `{group}`: {e}"
-        ))
+        KafkaGlueError::call(
+            topic,
+            format!("cannot read the committed offsets of group `{group}`"),
+            e,
+        )
     })?;
     let mut offsets = BTreeMap::new();
     for element in committed.elements() {
         let (_, high) = consumer
             .fetch_watermarks(topic, element.partition(), TIMEOUT)
-            .map_err(|e| error(format!("cannot read end offsets: {e}")))?;
+            .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))?;
         offsets.insert(
             element.partition(),
             (element.offset().to_raw().filter(|o| *o >= 0), high),
@@ -267,10 +264,7 @@ pub async fn reset_group(
                 &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
             )
             .await
-            .map_err(|e| KafkaGlueError::Topic {
-                topic: group.to_owned(),
-                message: format!("cannot delete consumer group: {e}"),
-            })?;
+            .map_err(|e| KafkaGlueError::call(group, "cannot delete consumer group", e))?;
         match results.into_iter().next() {
             Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::GroupIdNotFound))) | None => return Ok(()),
             Some(Err((_, RDKafkaErrorCode::NonEmptyGroup))) if std::time::Instant::now() < deadline => {

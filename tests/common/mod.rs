@@ -295,3 +295,121 @@ pub fn cell_text(value: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// How many times each row of the dataset is in `bucket`, in file order
+/// (rows are told apart by index symbol and date).
+pub async fn row_counts(services: &Services, bucket: &str) -> Vec<u32> {
+    let (_, rows) = read_csv(&dataset());
+    let index: BTreeMap<(String, String), usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r[0].clone(), r[1].clone()), i))
+        .collect();
+    let mut counts = vec![0u32; rows.len()];
+    for body in read_bucket(&services.s3().await, bucket).await.values() {
+        for line in body.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            counts[index[&(cell_text(&value["Index"]), cell_text(&value["Date"]))]] += 1;
+        }
+    }
+    counts
+}
+
+/// (rows missing, extra copies) in row counts from [`row_counts`].
+pub fn lost_and_repeated(counts: &[u32]) -> (usize, u32) {
+    let lost = counts.iter().filter(|&&n| n == 0).count();
+    let repeated = counts.iter().map(|&n| n.saturating_sub(1)).sum();
+    (lost, repeated)
+}
+
+/// A free TCP port on loopback (free when asked; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Which service a [`PrivateService`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Kafka,
+    S3,
+}
+
+/// A Kafka broker or S3 server of one test's own, started by
+/// `scripts/services.sh` in a temporary directory on free ports, so that the
+/// test can stop and start it without disturbing the others. Purged on drop.
+pub struct PrivateService {
+    which: Service,
+    dir: tempfile::TempDir,
+    kafka_port: u16,
+    controller_port: u16,
+    s3_port: u16,
+}
+
+impl PrivateService {
+    pub fn start(which: Service) -> PrivateService {
+        let service = PrivateService {
+            which,
+            dir: tempfile::tempdir().expect("tempdir"),
+            kafka_port: free_port(),
+            controller_port: free_port(),
+            s3_port: free_port(),
+        };
+        service.up();
+        service
+    }
+
+    fn script(&self, args: &[&str]) -> Output {
+        let name = match self.which {
+            Service::Kafka => "kafka",
+            Service::S3 => "s3",
+        };
+        Command::new(repo_root().join("scripts/services.sh"))
+            .args(args)
+            .arg(name)
+            .env("SLUICE_SERVICES_DIR", self.dir.path())
+            .env("SLUICE_KAFKA_PORT", self.kafka_port.to_string())
+            .env("SLUICE_KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .env("SLUICE_S3_PORT", self.s3_port.to_string())
+            .output()
+            .expect("run scripts/services.sh")
+    }
+
+    /// Starts the service (again) and waits until it answers.
+    pub fn up(&self) {
+        let output = self.script(&["up"]);
+        assert!(
+            output.status.success(),
+            "services.sh up failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Stops the service, keeping its data as a real restart would.
+    pub fn down(&self) {
+        let output = self.script(&["down"]);
+        assert!(
+            output.status.success(),
+            "services.sh down failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `base` with this service in place of the shared one.
+    pub fn services(&self, base: &Services) -> Services {
+        let mut services = base.clone();
+        match self.which {
+            Service::Kafka => services.kafka = format!("127.0.0.1:{}", self.kafka_port),
+            Service::S3 => services.s3_endpoint = format!("http://127.0.0.1:{}", self.s3_port),
+        }
+        services
+    }
+}
+
+impl Drop for PrivateService {
+    fn drop(&mut self) {
+        let _ = self.script(&["down", "--purge"]);
+    }
+}

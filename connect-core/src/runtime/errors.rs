@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use super::retry::Backoff;
 use super::RuntimeError;
 use crate::config::pipeline::{ErrorsConfig, PipelineConfig, Tolerance, TopicConfig};
 use crate::convert::Converter;
@@ -69,12 +70,16 @@ impl ErrorPolicy {
                     key_converter: Converter::String,
                     value_converter: Converter::String,
                 };
-                ensure_topic(
-                    &pipeline.kafka,
-                    &topic_config,
-                    std::time::Duration::from_secs(30),
-                )
-                .await?;
+                Backoff::new(&pipeline.runtime)
+                    .kafka("creating the dead-letter topic", || async {
+                        ensure_topic(
+                            &pipeline.kafka,
+                            &topic_config,
+                            std::time::Duration::from_secs(30),
+                        )
+                        .await
+                    })
+                    .await?;
                 let producer: FutureProducer =
                     producer_config(&pipeline.kafka)
                         .create()

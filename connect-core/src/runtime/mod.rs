@@ -220,7 +220,11 @@ pub async fn run_pipeline(
     shutdown: CancellationToken,
 ) -> Result<PipelineReport, RuntimeError> {
     let started = Instant::now();
-    ensure_topic(&pipeline.kafka, &pipeline.topic, Duration::from_secs(30)).await?;
+    retry::Backoff::new(&pipeline.runtime)
+        .kafka("creating the topic", || async {
+            ensure_topic(&pipeline.kafka, &pipeline.topic, Duration::from_secs(30)).await
+        })
+        .await?;
 
     let stats = Arc::new(PipelineStats::default());
     let policy = Arc::new(errors::ErrorPolicy::new(&pipeline).await?);

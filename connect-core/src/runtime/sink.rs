@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -16,7 +17,7 @@ use super::source::build_context;
 use super::{RuntimeError, SinkDirective, SinkReport};
 use crate::config::pipeline::{PipelineConfig, PluginInstance};
 use crate::error::ConnectorError;
-use crate::kafka::{consumer_config, KafkaGlueError};
+use crate::kafka::{classify, consumer_config, is_membership_change, KafkaGlueError};
 use crate::plugin::{DurableOffsets, FlushMode, Outcome, Sink, SinkConfig, SinkStats};
 use crate::record::{Record, TopicPartition};
 use crate::retrying;
@@ -153,29 +154,12 @@ impl<'a> SinkDriver<'a> {
                     message,
                 }
             })?;
-        let group = group_id(&pipeline.name, &instance.name);
-        let consumer: StreamConsumer<SinkConsumerContext> =
-            consumer_config(&pipeline.kafka, &group)
-                .create_with_context(SinkConsumerContext::default())
-                .map_err(|source| {
-                    RuntimeError::Kafka(KafkaGlueError::Client {
-                        role: "consumer",
-                        bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                        source,
-                    })
-                })?;
-        consumer
-            .subscribe(&[&pipeline.topic.name])
-            .map_err(|e| RuntimeError::Consume {
-                pipeline: pipeline.name.clone(),
-                sink: instance.name.clone(),
-                message: format!("cannot subscribe to topic `{}`: {e}", pipeline.topic.name),
-            })?;
-        tracing::info!(pipeline = %pipeline.name, sink = %instance.name, group = %group, topic = %pipeline.topic.name, "sink started");
+        let consumer = subscribe(pipeline, instance)?;
+        tracing::info!(pipeline = %pipeline.name, sink = %instance.name, group = %group_id(&pipeline.name, &instance.name), topic = %pipeline.topic.name, "sink started");
         Ok(SinkDriver {
             pipeline,
             instance,
-            consumer: Arc::new(consumer),
+            consumer,
             sink,
             topic: pipeline.topic.name.as_str().into(),
             assigned: BTreeSet::new(),
@@ -203,14 +187,30 @@ impl<'a> SinkDriver<'a> {
             match directive {
                 SinkDirective::StopNow => return self.finish().await,
                 SinkDirective::DrainToEnd if drain_targets.is_none() => {
-                    drain_targets = Some(self.end_offsets()?);
+                    drain_targets = Some(self.end_offsets().await?);
                 }
                 _ => {}
             }
             let consumer = self.consumer.clone();
             tokio::select! {
                 message = consumer.recv() => {
-                    let message = message.map_err(|e| self.consume_error(format!("cannot read from topic `{}`: {e}", self.topic)))?;
+                    let message = match message {
+                        Ok(message) => {
+                            self.backoff.reset();
+                            message
+                        }
+                        Err(error) if is_consumer_fatal(&error) => {
+                            self.replace_consumer(&error).await?;
+                            continue;
+                        }
+                        Err(error) => {
+                            // librdkafka reconnects by itself; a broker that stays
+                            // away longer than retry_timeout fails the run.
+                            let error = classify(format_args!("cannot read from topic `{}`", self.topic), error);
+                            self.backoff.retry_or_fail(error, "reading from Kafka").await.map_err(|e| self.consume_error(e.to_string()))?;
+                            continue;
+                        }
+                    };
                     self.apply_rebalances().await?;
                     let decoded = match self.decode(&message) {
                         Ok(decoded) => decoded,
@@ -292,35 +292,39 @@ impl<'a> SinkDriver<'a> {
     }
 
     /// The high watermark of every partition: draining ends when the sink has read up to them.
-    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, RuntimeError> {
-        let consumer = &self.consumer;
+    async fn end_offsets(&mut self) -> Result<BTreeMap<i32, i64>, RuntimeError> {
+        let consumer = self.consumer.clone();
         let topic = self.topic.clone();
-        tokio::task::block_in_place(|| {
+        let read = || -> Result<BTreeMap<i32, i64>, ConnectorError> {
             let metadata = consumer
                 .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
-                .map_err(|e| {
-                    self.consume_error(format!("cannot read metadata of topic `{topic}`: {e}"))
-                })?;
+                .map_err(|e| classify(format_args!("cannot read metadata of topic `{topic}`"), e))?;
             let mut ends = BTreeMap::new();
             for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
                 let (low, high) = consumer
                     .fetch_watermarks(&topic, partition.id(), METADATA_TIMEOUT)
                     .map_err(|e| {
-                        self.consume_error(format!(
-                            "cannot read the end offset of {topic}/{}: {e}",
-                            partition.id()
-                        ))
+                        classify(
+                            format_args!("cannot read the end offset of {topic}/{}", partition.id()),
+                            e,
+                        )
                     })?;
                 if high > low {
                     ends.insert(partition.id(), high);
                 }
             }
-            tracing::debug!(topic = %topic, ?ends, "draining up to these end offsets");
             Ok(ends)
-        })
+        };
+        let ends = retrying!(
+            self.backoff,
+            "reading the topic's end offsets",
+            async { tokio::task::block_in_place(read) }
+        )
+        .map_err(|e| self.consume_error(e.to_string()))?;
+        tracing::debug!(topic = %self.topic, ?ends, "draining up to these end offsets");
+        Ok(ends)
     }
 
-    /// Whether every assigned partition has been read up to its target and committed.
     /// Whether every partition with data has been read up to its target:
     /// assigned ones by this sink (and nothing left in the batch), the others
     /// by whichever member of the group holds them (their committed offset),
@@ -384,7 +388,7 @@ impl<'a> SinkDriver<'a> {
                 RebalanceEvent::Assigned(partitions) => {
                     tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions assigned");
                     self.assigned.extend(partitions.iter().copied());
-                    self.load_committed(&partitions)?;
+                    self.load_committed(&partitions).await?;
                     let list = self.topic_partitions(&partitions);
                     retrying!(
                         self.backoff,
@@ -395,38 +399,71 @@ impl<'a> SinkDriver<'a> {
                 }
                 RebalanceEvent::Revoked(partitions) => {
                     tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions revoked");
-                    for p in &partitions {
-                        self.assigned.remove(p);
-                        self.kept_to.remove(p);
-                        self.next_offset.remove(p);
-                        self.committed.remove(p);
-                    }
-                    self.batch
-                        .retain(|r| r.partition.is_some_and(|p| !partitions.contains(&p)));
-                    let list = self.topic_partitions(&partitions);
-                    retrying!(
-                        self.backoff,
-                        "revoking partitions from the sink",
-                        self.sink.revoked(&list)
-                    )
-                    .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+                    self.revoke(&partitions).await?;
                 }
             }
         }
         Ok(())
     }
 
+    /// Forgets `partitions`: records read from them and not yet durable are
+    /// dropped, to be read again from the committed offsets by their next owner.
+    async fn revoke(&mut self, partitions: &[i32]) -> Result<(), RuntimeError> {
+        for p in partitions {
+            self.assigned.remove(p);
+            self.kept_to.remove(p);
+            self.next_offset.remove(p);
+            self.committed.remove(p);
+        }
+        self.batch
+            .retain(|r| r.partition.is_some_and(|p| !partitions.contains(&p)));
+        let list = self.topic_partitions(partitions);
+        retrying!(
+            self.backoff,
+            "revoking partitions from the sink",
+            self.sink.revoked(&list)
+        )
+        .map_err(|e| sink_error(self.pipeline, self.instance, e))
+    }
+
+    /// Replaces a consumer that librdkafka declared unusable: its partitions
+    /// are revoked from the sink (nothing uncommitted is kept) and a new
+    /// member joins the group and reads on from the committed offsets.
+    async fn replace_consumer(&mut self, error: &KafkaError) -> Result<(), RuntimeError> {
+        tracing::warn!(pipeline = %self.pipeline.name, sink = %self.instance.name, %error, "the Kafka consumer failed; replacing it");
+        // Assignment changes of the old consumer no longer matter.
+        self.consumer.context().take();
+        let partitions: Vec<i32> = self.assigned.iter().copied().collect();
+        self.revoke(&partitions).await?;
+        let retriable = ConnectorError::retriable(error.to_string());
+        self.backoff
+            .retry_or_fail(retriable, "replacing the Kafka consumer")
+            .await
+            .map_err(|e| self.consume_error(e.to_string()))?;
+        self.consumer = subscribe(self.pipeline, self.instance)?;
+        Ok(())
+    }
+
     /// Remembers the group's committed offsets of newly assigned partitions,
     /// so that a partition with nothing new counts as drained.
-    fn load_committed(&mut self, partitions: &[i32]) -> Result<(), RuntimeError> {
+    async fn load_committed(&mut self, partitions: &[i32]) -> Result<(), RuntimeError> {
         let mut list = TopicPartitionList::new();
         for &p in partitions {
             list.add_partition(&self.topic, p);
         }
-        let consumer = &self.consumer;
-        let committed =
-            tokio::task::block_in_place(|| consumer.committed_offsets(list, METADATA_TIMEOUT))
-                .map_err(|e| self.consume_error(format!("cannot read committed offsets: {e}")))?;
+        let consumer = self.consumer.clone();
+        let committed = retrying!(
+            self.backoff,
+            "reading committed offsets",
+            async {
+                tokio::task::block_in_place(|| {
+                    consumer
+                        .committed_offsets(list.clone(), METADATA_TIMEOUT)
+                        .map_err(|e| classify("cannot read committed offsets", e))
+                })
+            }
+        )
+        .map_err(|e| self.consume_error(e.to_string()))?;
         for element in committed.elements() {
             if let Some(offset) = element.offset().to_raw().filter(|o| *o >= 0) {
                 self.committed.insert(element.partition(), offset);
@@ -541,9 +578,30 @@ impl<'a> SinkDriver<'a> {
         if list.count() == 0 {
             return Ok(());
         }
-        let consumer = &self.consumer;
-        tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync))
-            .map_err(|e| self.consume_error(format!("cannot commit offsets {list:?}: {e}")))?;
+        let consumer = self.consumer.clone();
+        let committed = retrying!(
+            self.backoff,
+            "committing offsets",
+            async {
+                match tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)) {
+                    Ok(()) => Ok(Ok(())),
+                    Err(error) if is_consumer_fatal(&error) => Ok(Err(Some(error))),
+                    // The partitions moved to another member, which rewrites
+                    // the same objects and commits them itself.
+                    Err(error) if is_membership_change(&error) => {
+                        tracing::warn!(pipeline = %self.pipeline.name, sink = %self.instance.name, %error, "offsets not committed: the group is rebalancing");
+                        Ok(Err(None))
+                    }
+                    Err(error) => Err(classify(format_args!("cannot commit offsets {list:?}"), error)),
+                }
+            }
+        )
+        .map_err(|e| self.consume_error(e.to_string()))?;
+        match committed {
+            Ok(()) => {}
+            Err(None) => return Ok(()),
+            Err(Some(error)) => return self.replace_consumer(&error).await,
+        }
         for element in list.elements() {
             if let Some(offset) = element.offset().to_raw() {
                 self.committed.insert(element.partition(), offset);
@@ -560,6 +618,41 @@ impl<'a> SinkDriver<'a> {
             message,
         }
     }
+}
+
+/// A consumer in the sink's group, subscribed to the pipeline's topic.
+fn subscribe(
+    pipeline: &PipelineConfig,
+    instance: &PluginInstance<Box<dyn SinkConfig>>,
+) -> Result<Arc<StreamConsumer<SinkConsumerContext>>, RuntimeError> {
+    let group = group_id(&pipeline.name, &instance.name);
+    let consumer: StreamConsumer<SinkConsumerContext> = consumer_config(&pipeline.kafka, &group)
+        .create_with_context(SinkConsumerContext::default())
+        .map_err(|source| {
+            RuntimeError::Kafka(KafkaGlueError::Client {
+                role: "consumer",
+                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+                source,
+            })
+        })?;
+    consumer
+        .subscribe(&[&pipeline.topic.name])
+        .map_err(|e| RuntimeError::Consume {
+            pipeline: pipeline.name.clone(),
+            sink: instance.name.clone(),
+            message: format!("cannot subscribe to topic `{}`: {e}", pipeline.topic.name),
+        })?;
+    Ok(Arc::new(consumer))
+}
+
+/// Whether the consumer is unusable (librdkafka's fatal errors, such as a
+/// static member fenced after a broker restart) and must be replaced.
+fn is_consumer_fatal(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+        || matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::FencedInstanceId)
+        )
 }
 
 fn sink_error(

@@ -14,7 +14,7 @@ use super::errors::{BadRecord, ErrorPolicy, Origin};
 use super::{PipelineStats, RuntimeError};
 use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
-use crate::kafka::{producer_config, KafkaGlueError};
+use crate::kafka::{classify, producer_config, KafkaGlueError};
 use crate::offsets::{ensure_offsets_topic, load_positions, position_key};
 use crate::plugin::{BuildContext, Outcome, Poll, Source};
 use crate::record::{Record, SourcePosition};
@@ -57,9 +57,17 @@ pub async fn run_source(
     let mut backoff = Backoff::new(&pipeline.runtime);
     let mut source: Box<dyn Source> =
         retrying!(backoff, "building the source", instance.config.build(&ctx)).map_err(fail)?;
-    ensure_offsets_topic(&pipeline.kafka).await?;
     let kafka = &pipeline.kafka;
-    let stored = tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))?;
+    backoff
+        .kafka("creating the offsets topic", || async {
+            ensure_offsets_topic(kafka).await
+        })
+        .await?;
+    let stored = backoff
+        .kafka("reading the stored source positions", || async {
+            tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))
+        })
+        .await?;
     if stored.len() > 1 {
         tracing::warn!(pipeline = %pipeline.name, partitions = stored.len(), "several source partitions have stored positions; resuming from the last one");
     }
@@ -409,8 +417,15 @@ impl TopicWriter<'_> {
             self.in_flight.push_back((delivery, None));
         }
         let producer = self.producer;
-        tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_TIMEOUT))
-            .map_err(|e| self.produce_error(format!("cannot commit the Kafka transaction: {e}")))?;
+        // A commit that timed out (the broker is away) may be called again;
+        // one that needs an abort fails the run, and the restart resumes
+        // from the last committed position.
+        let mut backoff = Backoff::new(&self.pipeline.runtime);
+        retrying!(backoff, "committing the Kafka transaction", async {
+            tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_TIMEOUT))
+                .map_err(|e| classify("cannot commit the Kafka transaction", e))
+        })
+        .map_err(|e| self.produce_error(e.to_string()))?;
         // The position records are counted as produced too; take them back out.
         let positions = self.in_flight.iter().filter(|(_, p)| p.is_none()).count() as u64;
         self.wait_all().await?;
