@@ -1,5 +1,6 @@
 //! `sluice`: runs Kafka Connect-style pipelines declared in YAML.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -79,6 +80,26 @@ enum OffsetsAction {
         #[arg(long = "sink", value_name = "NAME")]
         sinks: Vec<String>,
     },
+    /// Set stored positions by hand (the pipeline must be stopped): the
+    /// source position as the JSON `offsets get` prints, and/or one sink's
+    /// next offset per partition.
+    Set {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The source offset, as JSON (csv_replay: the object `offsets get` shows).
+        #[arg(long, value_name = "JSON")]
+        source: Option<String>,
+        /// The source partition the offset is for, as JSON; defaults to the
+        /// one with a stored position (csv_replay: `{"file": "<path>"}`).
+        #[arg(long, value_name = "JSON", requires = "source")]
+        source_partition: Option<String>,
+        /// The sink whose consumer-group offsets to set.
+        #[arg(long, value_name = "NAME", requires = "partitions")]
+        sink: Option<String>,
+        /// `PARTITION=OFFSET`: the next offset the sink reads in that Kafka partition (repeatable).
+        #[arg(long = "partition", value_name = "P=OFFSET", requires = "sink")]
+        partitions: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -139,7 +160,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Offsets { action } => {
             let file = match &action {
-                OffsetsAction::Get { file } | OffsetsAction::Reset { file, .. } => file.clone(),
+                OffsetsAction::Get { file }
+                | OffsetsAction::Reset { file, .. }
+                | OffsetsAction::Set { file, .. } => file.clone(),
             };
             let (mut pipelines, errors) = load_all(std::slice::from_ref(&file));
             let Some(pipeline) = pipelines.pop() else {
@@ -241,7 +264,10 @@ fn capitalize(word: &str) -> String {
 }
 
 async fn offsets(pipeline: PipelineConfig, action: OffsetsAction) -> anyhow::Result<()> {
-    use connect_core::offsets::{group_offsets, load_positions, reset_group, reset_positions};
+    use connect_core::offsets::{
+        group_offsets, load_positions, reset_group, reset_positions, set_group_offsets,
+        set_position,
+    };
     use connect_core::runtime::sink::group_id;
     let kafka = &pipeline.kafka;
     match action {
@@ -274,6 +300,7 @@ async fn offsets(pipeline: PipelineConfig, action: OffsetsAction) -> anyhow::Res
         OffsetsAction::Reset { source, sinks, .. } => {
             let everything = !source && sinks.is_empty();
             if source || everything {
+                ensure_stopped(&pipeline).await?;
                 let cleared = reset_positions(kafka, &pipeline.name).await?;
                 println!("source: cleared {cleared} stored position(s)");
             }
@@ -290,6 +317,95 @@ async fn offsets(pipeline: PipelineConfig, action: OffsetsAction) -> anyhow::Res
                 }
             }
         }
+        OffsetsAction::Set {
+            source,
+            source_partition,
+            sink,
+            partitions,
+            ..
+        } => {
+            if source.is_none() && sink.is_none() {
+                anyhow::bail!(
+                    "nothing to set: pass --source JSON and/or --sink NAME --partition P=OFFSET"
+                );
+            }
+            // Sinks first: their groups must be empty, which also tells that
+            // the pipeline is stopped before its source position is touched.
+            if let Some(name) = sink {
+                if !pipeline.sinks.iter().any(|s| s.name == name) {
+                    anyhow::bail!("the pipeline has no sink `{name}`");
+                }
+                let mut offsets = BTreeMap::new();
+                for item in &partitions {
+                    let parsed = item
+                        .split_once('=')
+                        .and_then(|(p, o)| {
+                            Some((p.trim().parse::<i32>().ok()?, o.trim().parse::<i64>().ok()?))
+                        })
+                        .filter(|(p, o)| *p >= 0 && *o >= 0);
+                    let Some((partition, offset)) = parsed else {
+                        anyhow::bail!("--partition {item}: expected PARTITION=OFFSET with two non-negative integers, e.g. 0=1500");
+                    };
+                    offsets.insert(partition, offset);
+                }
+                let group = group_id(&pipeline.name, &name);
+                set_group_offsets(
+                    kafka,
+                    &group,
+                    &pipeline.topic.name,
+                    &offsets,
+                    Duration::from_secs(30),
+                )
+                .await?;
+                for (partition, offset) in &offsets {
+                    println!(
+                        "sink {name}: {}/{partition} set to {offset} (group {group})",
+                        pipeline.topic.name
+                    );
+                }
+            }
+            if let Some(source) = source {
+                if pipeline.source.is_none() {
+                    anyhow::bail!("the pipeline has no source");
+                }
+                ensure_stopped(&pipeline).await?;
+                let offset: serde_json::Value = serde_json::from_str(&source)
+                    .map_err(|e| anyhow::anyhow!("--source is not JSON: {e}"))?;
+                let partition = match source_partition {
+                    Some(text) => serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("--source-partition is not JSON: {e}"))?,
+                    None => {
+                        let stored =
+                            tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))?;
+                        let mut partitions = stored.into_values().map(|p| p.partition);
+                        match (partitions.next(), partitions.next()) {
+                            (Some(only), None) => (*only).clone(),
+                            (None, _) => anyhow::bail!("no stored position to take the source partition from; pass --source-partition JSON (csv_replay: {{\"file\": \"<path>\"}})"),
+                            (Some(_), Some(_)) => anyhow::bail!("several source partitions have positions; pick one with --source-partition JSON"),
+                        }
+                    }
+                };
+                set_position(kafka, &pipeline.name, &partition, &offset).await?;
+                println!("source {partition}: set to {offset}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fails unless every sink group of the pipeline is empty (waiting up to
+/// 30 s for a just-stopped run's members to leave): source positions are
+/// changed only while the pipeline is stopped.
+async fn ensure_stopped(pipeline: &PipelineConfig) -> anyhow::Result<()> {
+    for sink in &pipeline.sinks {
+        let group = connect_core::runtime::sink::group_id(&pipeline.name, &sink.name);
+        connect_core::offsets::wait_until_group_is_empty(
+            &pipeline.kafka,
+            &group,
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("pipeline `{}` looks running: {e}", pipeline.name))?;
     }
     Ok(())
 }
@@ -351,6 +467,12 @@ fn print_summary(report: &PipelineReport, interrupted: bool) {
         if interrupted { "stopped" } else { "finished" },
         humanize(report.elapsed)
     );
+    if report.restarts > 0 {
+        println!(
+            "  restarts {:>3} after failures (the counts below are of the last run)",
+            report.restarts
+        );
+    }
     if let Some(source) = report.source_type {
         println!(
             "  source   {source:<12} rows read        {:>10}",

@@ -1,6 +1,7 @@
-//! `errors: {tolerance: all, dead_letter_topic: ...}`: malformed CSV rows and
-//! poison (non-JSON) messages are skipped, counted and dead-lettered with
-//! headers saying what and where; every good row still lands in the bucket.
+//! `errors: {tolerance: all, dead_letter_topic: ...}`: malformed CSV rows, a
+//! row too large for the producer, poison (non-JSON) messages and a tombstone
+//! the sink cannot write are skipped, counted and dead-lettered with headers
+//! saying what and where; every good row still lands in the bucket.
 
 mod common;
 
@@ -25,6 +26,10 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
     cells[2] = "n/a".to_owned(); // line 25: not a float
     lines[24] = cells.join(",");
     let bad_rows = [lines[9].clone(), lines[24].clone()];
+    // Line 42: a row larger than the producer's message.max.bytes (2000).
+    let mut cells: Vec<String> = lines[30].split(',').map(str::to_owned).collect();
+    cells[1] = "x".repeat(3000);
+    lines.push(cells.join(","));
     let csv = dir.path().join("rows.csv");
     std::fs::write(&csv, lines.join("\n") + "\n").expect("write csv");
 
@@ -48,6 +53,7 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
         dir.path(),
         &format!(
             "name: {name}\nerrors:\n  tolerance: all\n  dead_letter_topic: {name}-dlq\n\
+             kafka:\n  producer: {{ message.max.bytes: 2000 }}\n\
              topic: {{ name: {name}, partitions: 1 }}\n\
              source:\n  type: csv_replay\n  path: {}\n  key_column: Index\n  columns: {{ Open: float }}\n\
              sinks:\n  s3:\n    type: s3_json\n    bucket: {name}\n    endpoint: ${{env:S3_ENDPOINT}}\n    create_bucket: true\n",
@@ -80,12 +86,16 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
             )
             .expect("send poison");
     }
+    // A tombstone: valid for the converter, but s3_json has no line for it.
+    producer
+        .send(BaseRecord::<[u8], [u8]>::to(&name).key(&b"tomb"[..]))
+        .expect("send tombstone");
     producer.flush(Duration::from_secs(10)).expect("flush");
 
     let output = run_ok(services.sluice().arg("run").arg(&pipeline));
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(
-        summary.contains("skipped bad records          4"),
+        summary.contains("skipped bad records          6"),
         "summary:\n{summary}"
     );
 
@@ -100,7 +110,7 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
     assert_eq!(landed.len(), 38);
     assert!(landed.values().all(|&n| n == 1));
 
-    // The dead-letter topic holds the two rows and the two poison messages.
+    // The dead-letter topic holds the three rows, the two poison messages and the tombstone.
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &services.kafka)
         .set("group.id", unique("dlq-check"))
@@ -112,7 +122,7 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
         .expect("subscribe");
     let mut letters = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while letters.len() < 4 && std::time::Instant::now() < deadline {
+    while letters.len() < 6 && std::time::Instant::now() < deadline {
         if let Some(message) = consumer.poll(Duration::from_millis(500)) {
             let message = message.expect("dead letter");
             let headers: BTreeMap<String, String> = message
@@ -136,7 +146,7 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
             ));
         }
     }
-    assert_eq!(letters.len(), 4, "{letters:?}");
+    assert_eq!(letters.len(), 6, "{letters:?}");
     let source_letters: Vec<_> = letters
         .iter()
         .filter(|(h, _)| h["__connect.errors.stage"] == "source")
@@ -172,4 +182,43 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
         assert_eq!(headers["__connect.errors.offset"], offset.to_string());
         assert_eq!(headers["__connect.errors.class.name"], "json");
     }
+
+    // The row the producer refused: too large for the dead-letter topic as
+    // well, so its letter has no value but says where the row is.
+    let produce_letters: Vec<_> = letters
+        .iter()
+        .filter(|(h, _)| h["__connect.errors.stage"] == "produce")
+        .collect();
+    assert_eq!(produce_letters.len(), 1, "{letters:?}");
+    let (headers, payload) = produce_letters[0];
+    assert_eq!(payload, &None);
+    assert_eq!(headers["__connect.errors.class.name"], "kafka");
+    assert!(
+        headers["__connect.errors.source.position"].contains("\"line\":42"),
+        "{headers:?}"
+    );
+    assert!(
+        headers["__connect.errors.exception.message"].contains("message.max.bytes"),
+        "{headers:?}"
+    );
+    assert!(
+        headers["__sluice.errors.value.omitted"].starts_with("3"),
+        "{headers:?}"
+    );
+
+    // The tombstone the sink rejected, with its offset.
+    let sink_letters: Vec<_> = letters
+        .iter()
+        .filter(|(h, _)| h["__connect.errors.stage"] == "sink")
+        .collect();
+    assert_eq!(sink_letters.len(), 1, "{letters:?}");
+    let (headers, payload) = sink_letters[0];
+    assert_eq!(payload, &None);
+    assert_eq!(headers["__connect.errors.class.name"], "s3_json");
+    assert_eq!(headers["__connect.errors.topic"], name);
+    assert_eq!(headers["__connect.errors.offset"], "2");
+    assert!(
+        headers["__connect.errors.exception.message"].contains("tombstone"),
+        "{headers:?}"
+    );
 }

@@ -15,14 +15,16 @@ use common::{
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, TopicPartitionList};
 
-/// Starts `sluice run` on `pipeline`.
+/// Starts `sluice run` on `pipeline`, its log going to `<pipeline>.log`.
 fn spawn(services: &Services, pipeline: &std::path::Path) -> Running {
+    let log = std::fs::File::create(pipeline.with_extension("log")).expect("log file");
     Running(Some(
         services
             .sluice()
             .arg("run")
             .arg(pipeline)
             .stdout(std::process::Stdio::piped())
+            .stderr(log)
             .spawn()
             .expect("spawn sluice"),
     ))
@@ -44,7 +46,11 @@ fn wait_success(mut running: Running, limit: Duration) -> String {
     }
     let output = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "sluice failed: {}\n{stdout}", output.status);
+    assert!(
+        output.status.success(),
+        "sluice failed: {}\n{stdout}",
+        output.status
+    );
     stdout
 }
 
@@ -111,10 +117,7 @@ async fn the_kafka_broker_stopped_for_20_s_loses_and_repeats_nothing() {
     let stopped = Instant::now();
     std::thread::sleep(Duration::from_secs(20));
     broker.up();
-    eprintln!(
-        "broker down for {:.1} s",
-        stopped.elapsed().as_secs_f64()
-    );
+    eprintln!("broker down for {:.1} s", stopped.elapsed().as_secs_f64());
     for (name, exactly_once, running) in runs {
         let summary = wait_success(running, Duration::from_secs(300));
         let (lost, repeated) = lost_and_repeated(&row_counts(&services, &name).await);
@@ -154,7 +157,10 @@ async fn the_s3_server_stopped_for_30_s_delays_commits_and_loses_nothing() {
     let before_restart = committed_offsets(&services, &group, &name);
     let produced_meanwhile = services.topic_record_count(&name);
     server.up();
-    assert!(!at_outage.is_empty(), "nothing was committed before the outage");
+    assert!(
+        !at_outage.is_empty(),
+        "nothing was committed before the outage"
+    );
     assert_eq!(
         at_outage, before_restart,
         "offsets were committed while S3 was unreachable"
@@ -168,5 +174,45 @@ async fn the_s3_server_stopped_for_30_s_delays_commits_and_loses_nothing() {
     eprintln!(
         "S3 stopped 30 s: committed {at_outage:?} throughout; 104224 rows checked, {lost} lost, {repeated} repeated\n{summary}"
     );
-    assert_eq!((lost, repeated), (0, 0), "an S3 outage loses or repeats rows");
+    assert_eq!(
+        (lost, repeated),
+        (0, 0),
+        "an S3 outage loses or repeats rows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_outage_longer_than_retry_timeout_restarts_the_pipeline_until_it_completes() {
+    let shared = Services::get();
+    let server = PrivateService::start(Service::S3);
+    let services = server.services(&shared);
+    let name = unique("restart");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = write_pipeline(
+        dir.path(),
+        &format!(
+            "runtime:\n  retry_timeout: 4s\n  restart_backoff: 1s\n  restart_backoff_max: 4s\n{}",
+            stock_pipeline(&name, "  rate: 4000/s", "    rotate_interval: 1s")
+        ),
+    );
+    let running = spawn(&services, &pipeline);
+    wait_for_records(&services, &name, 10_000);
+    server.down();
+    std::thread::sleep(Duration::from_secs(20));
+    server.up();
+    let summary = wait_success(running, Duration::from_secs(300));
+    let log = std::fs::read_to_string(pipeline.with_extension("log")).expect("log");
+    let restarting = log.lines().filter(|l| l.contains("RESTARTING")).count();
+    let (lost, repeated) = lost_and_repeated(&row_counts(&services, &name).await);
+    eprintln!("S3 stopped 20 s with retry_timeout 4s: {restarting} restarts logged; 104224 rows checked, {lost} lost, {repeated} repeated\n{summary}");
+    assert!(restarting >= 1, "the pipeline was not restarted:\n{log}");
+    assert!(
+        summary.contains(&format!("restarts {restarting:>3} after failures")),
+        "the summary reports the restarts:\n{summary}"
+    );
+    assert_eq!(
+        (lost, repeated),
+        (0, 0),
+        "a restarted pipeline loses or repeats rows"
+    );
 }

@@ -1,5 +1,6 @@
-//! `sluice offsets get|reset`: stored positions are visible, and resetting a
-//! sink's offsets rebuilds the bucket identically (same keys, same bytes).
+//! `sluice offsets get|reset|set`: stored positions are visible, resetting a
+//! sink's offsets rebuilds the bucket identically (same keys, same bytes), and
+//! setting saved positions makes the next run resume from them.
 
 mod common;
 
@@ -78,4 +79,115 @@ async fn offsets_are_shown_and_a_reset_sink_rebuilds_the_bucket_identically() {
     );
     let get = run_ok(services.sluice().args(["offsets", "get"]).arg(&pipeline));
     assert!(String::from_utf8_lossy(&get.stdout).contains("source: no stored position"));
+}
+
+/// The value after `marker` on the line of `text` that contains `marker`.
+fn after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let line = text
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no `{marker}` in:\n{text}"));
+    line[line.find(marker).expect("marker") + marker.len()..].trim()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offsets_set_rewinds_the_source_and_a_sink_to_saved_positions() {
+    let services = Services::get();
+    let name = unique("offsets-set");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline_with_limit = |limit: u32| {
+        write_pipeline(
+            dir.path(),
+            &format!(
+                "name: {name}\ntopic: {{ name: {name}, partitions: 2 }}\n\
+                 source:\n  type: csv_replay\n  path: {}\n  key_column: Index\n  limit: {limit}\n\
+                 sinks:\n  s3:\n    type: s3_json\n    bucket: {name}\n    endpoint: ${{env:S3_ENDPOINT}}\n    create_bucket: true\n",
+                common::dataset().display()
+            ),
+        )
+    };
+    // A first run of 1000 rows; save where the source and the sink stand.
+    let pipeline = pipeline_with_limit(1000);
+    run_ok(services.sluice().arg("run").arg(&pipeline));
+    let get = run_ok(services.sluice().args(["offsets", "get"]).arg(&pipeline));
+    let saved = String::from_utf8_lossy(&get.stdout).into_owned();
+    let source_line = saved
+        .lines()
+        .find(|l| l.starts_with("source "))
+        .expect("a source position");
+    let (partition, offset) = source_line["source ".len()..]
+        .split_once("}: ")
+        .map(|(p, o)| (format!("{p}}}"), o.to_owned()))
+        .expect("`source <partition>: <offset>`");
+    // (The first rows are all of one index, so one partition may have none.)
+    let committed: Vec<(i32, i64)> = (0..2)
+        .filter_map(|p| {
+            let shown = after(&saved, &format!("{name}/{p}: committed "));
+            let offset = shown.split(',').next().expect("offset");
+            (offset != "none").then(|| (p, offset.parse().expect("number")))
+        })
+        .collect();
+    assert_eq!(
+        committed.iter().map(|(_, o)| o).sum::<i64>(),
+        1000,
+        "{saved}"
+    );
+
+    // A second run of 1000 more rows moves both on.
+    let pipeline = pipeline_with_limit(2000);
+    run_ok(services.sluice().arg("run").arg(&pipeline));
+
+    // Set both back to the saved positions.
+    let mut set = services.sluice();
+    set.args(["offsets", "set"]).arg(&pipeline).args([
+        "--source",
+        &offset,
+        "--source-partition",
+        &partition,
+        "--sink",
+        "s3",
+    ]);
+    for (p, o) in &committed {
+        set.args(["--partition", &format!("{p}={o}")]);
+    }
+    let output = run_ok(&mut set);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("source {"), "{said}");
+    let get = run_ok(services.sluice().args(["offsets", "get"]).arg(&pipeline));
+    let shown = String::from_utf8_lossy(&get.stdout);
+    assert!(shown.contains(source_line), "source set back:\n{shown}");
+    for (p, o) in &committed {
+        assert!(
+            shown.contains(&format!("{name}/{p}: committed {o},")),
+            "sink set back:\n{shown}"
+        );
+    }
+
+    // A third run resends rows 1001..2000, and the sink reads on from the
+    // saved offsets: the second run's 1000 records and the 1000 resent.
+    let rerun = run_ok(services.sluice().arg("run").arg(&pipeline));
+    let summary = String::from_utf8_lossy(&rerun.stdout);
+    assert!(
+        summary.contains("rows read              1000"),
+        "the source resumed at row 1001:\n{summary}"
+    );
+    assert!(
+        summary.contains("(2000 consumed)"),
+        "the sink resumed at the saved offsets:\n{summary}"
+    );
+
+    let bad = services
+        .sluice()
+        .args(["offsets", "set"])
+        .arg(&pipeline)
+        .args(["--sink", "s3", "--partition", "zero=5"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("--partition zero=5: expected PARTITION=OFFSET"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

@@ -96,7 +96,10 @@ fn kill_five_times_then_finish(services: &Services, pipeline: &std::path::Path) 
 /// The sink's partitioner lines for each partitioner under test.
 const PARTITIONERS: [(&str, &str); 3] = [
     ("kafka", "    partitioner: {type: kafka}"),
-    ("field", "    partitioner: {type: field, field: Index, name: index}"),
+    (
+        "field",
+        "    partitioner: {type: field, field: Index, name: index}",
+    ),
     (
         "time",
         "    partitioner: {type: time, timestamp_field: Date, path_format: 'year=%Y'}",

@@ -23,6 +23,10 @@ pub enum ConnectorError {
     /// and the plugin has skipped it: the next call goes on after it. The
     /// pipeline's error policy decides: stop (`tolerance: none`), or count it,
     /// log it and send it to the dead-letter topic (`tolerance: all`).
+    ///
+    /// From [`Sink::write`](crate::plugin::Sink::write) it must name the
+    /// rejected record ([`ConnectorError::at_record`]): the records before it
+    /// were accepted, and the runtime calls `write` again with those after it.
     #[error("{}", .0.failure)]
     BadRecord(Box<BadRecord>),
 }
@@ -36,6 +40,8 @@ pub struct BadRecord {
     pub raw: Option<Vec<u8>>,
     /// Where the record came from, so a dead letter can say it.
     pub position: Option<crate::record::SourcePosition>,
+    /// From a sink's `write`: the index of the rejected record in the batch.
+    pub record: Option<usize>,
 }
 
 /// What failed, where and what to do about it.
@@ -114,7 +120,20 @@ impl ConnectorError {
             },
             raw,
             position,
+            record: None,
         }))
+    }
+
+    /// A bad record error naming record `index` of the batch given to a
+    /// sink's `write`; other errors are returned as they are.
+    pub fn at_record(self, index: usize) -> Self {
+        match self {
+            Self::BadRecord(mut bad) => {
+                bad.record = Some(index);
+                Self::BadRecord(bad)
+            }
+            other => other,
+        }
     }
 
     /// Whether the runtime should retry the call that returned this error.

@@ -39,7 +39,7 @@ pub enum KafkaGlueError {
         /// What was being done.
         what: String,
         /// The librdkafka error.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 }
 
@@ -49,7 +49,7 @@ impl KafkaGlueError {
         Self::Call {
             topic: topic.to_owned(),
             what: what.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -202,7 +202,9 @@ fn partition_count(
 ) -> Result<Option<usize>, KafkaGlueError> {
     let metadata =
         tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), timeout))
-            .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata (is Kafka reachable?)", e))?;
+            .map_err(|e| {
+                KafkaGlueError::call(topic, "cannot read metadata (is Kafka reachable?)", e)
+            })?;
     Ok(metadata
         .topics()
         .iter()
@@ -276,4 +278,67 @@ pub fn classify(context: impl std::fmt::Display, error: KafkaError) -> Connector
     } else {
         ConnectorError::fatal(message)
     }
+}
+
+/// The key and value bytes of the record at `topic`/`partition`/`offset`,
+/// read again from Kafka (for a dead letter of a record a sink rejected).
+pub fn fetch_record(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    timeout: Duration,
+) -> Result<RawRecord, KafkaGlueError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = base_config(kafka)
+        .set("group.id", "sluice-dead-letters")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(|source| KafkaGlueError::Client {
+            role: "consumer",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read a record again", e))?;
+    consumer
+        .assign(&list)
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read a record again", e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) if message.offset() == offset => {
+                return Ok(RawRecord {
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().map(<[u8]>::to_vec),
+                })
+            }
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => {
+                return Err(KafkaGlueError::call(
+                    topic,
+                    format!(
+                        "cannot read the record at partition {partition} offset {offset} again"
+                    ),
+                    e,
+                ))
+            }
+        }
+    }
+    Err(KafkaGlueError::Topic {
+        topic: topic.to_owned(),
+        message: format!("the record at partition {partition} offset {offset} could not be read again within {timeout:?}"),
+    })
+}
+
+/// A record's bytes as they are in Kafka.
+#[derive(Debug, Clone, Default)]
+pub struct RawRecord {
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes.
+    pub value: Option<Vec<u8>>,
 }

@@ -49,7 +49,9 @@ pub async fn ensure_offsets_topic(kafka: &KafkaConfig) -> Result<(), KafkaGlueEr
             &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
         )
         .await
-        .map_err(|e| KafkaGlueError::call(&kafka.offsets_topic, "cannot create the offsets topic", e))?;
+        .map_err(|e| {
+            KafkaGlueError::call(&kafka.offsets_topic, "cannot create the offsets topic", e)
+        })?;
     for result in results {
         match result {
             Ok(_) => tracing::info!(topic = %kafka.offsets_topic, "created the offsets topic"),
@@ -127,7 +129,8 @@ pub fn load_positions(
             }
             continue;
         };
-        let message = message.map_err(|e| KafkaGlueError::call(topic, "cannot read the offsets topic", e))?;
+        let message =
+            message.map_err(|e| KafkaGlueError::call(topic, "cannot read the offsets topic", e))?;
         if ends
             .get(&message.partition())
             .is_some_and(|end| message.offset() + 1 >= *end)
@@ -186,14 +189,116 @@ pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usiz
         let key = position_key(pipeline, &position.partition);
         let record =
             rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic).key(&key);
-        producer
-            .send(record, TIMEOUT)
-            .await
-            .map_err(|(e, _)| {
-                KafkaGlueError::call(&kafka.offsets_topic, "cannot clear a stored position", e)
-            })?;
+        producer.send(record, TIMEOUT).await.map_err(|(e, _)| {
+            KafkaGlueError::call(&kafka.offsets_topic, "cannot clear a stored position", e)
+        })?;
     }
     Ok(positions.len())
+}
+
+/// Stores `offset` as the position of source partition `partition` of
+/// `pipeline`, as if the source had reached it.
+pub async fn set_position(
+    kafka: &KafkaConfig,
+    pipeline: &str,
+    partition: &Value,
+    offset: &Value,
+) -> Result<(), KafkaGlueError> {
+    let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
+        .create()
+        .map_err(|source| KafkaGlueError::Client {
+            role: "producer",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    let key = position_key(pipeline, partition);
+    let value = serde_json::to_vec(offset).unwrap_or_default();
+    let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic)
+        .key(&key)
+        .payload(&value);
+    producer.send(record, TIMEOUT).await.map_err(|(e, _)| {
+        KafkaGlueError::call(&kafka.offsets_topic, "cannot store the position", e)
+    })?;
+    Ok(())
+}
+
+/// Commits `offsets` (partition → next offset to read) of `topic` for
+/// consumer `group`, once the group has no member (waiting up to `wait`).
+pub async fn set_group_offsets(
+    kafka: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    offsets: &BTreeMap<i32, i64>,
+    wait: Duration,
+) -> Result<(), KafkaGlueError> {
+    let consumer: BaseConsumer = base_config(kafka)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|source| KafkaGlueError::Client {
+            role: "consumer",
+            bootstrap: kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    let mut list = TopicPartitionList::new();
+    for (&partition, &offset) in offsets {
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(|e| KafkaGlueError::call(topic, format!("bad offset {offset}"), e))?;
+    }
+    wait_until_group_is_empty(kafka, group, wait).await?;
+    tokio::task::block_in_place(|| consumer.commit(&list, rdkafka::consumer::CommitMode::Sync))
+        .map_err(|e| {
+            KafkaGlueError::call(
+                topic,
+                format!("cannot commit offsets for group `{group}`"),
+                e,
+            )
+        })
+}
+
+/// Waits (at most `wait`) until consumer `group` has no member: the
+/// pipeline's sink is stopped. A stopped `sluice run`'s static member leaves
+/// within the session timeout (10 s).
+pub async fn wait_until_group_is_empty(
+    kafka: &KafkaConfig,
+    group: &str,
+    wait: Duration,
+) -> Result<(), KafkaGlueError> {
+    let consumer: BaseConsumer =
+        base_config(kafka)
+            .create()
+            .map_err(|source| KafkaGlueError::Client {
+                role: "consumer",
+                bootstrap: kafka.bootstrap_servers.clone(),
+                source,
+            })?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let busy = tokio::task::block_in_place(|| group_members(&consumer, group))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(KafkaGlueError::Topic {
+                topic: group.to_owned(),
+                message: format!("consumer group still has {busy} member(s); stop every `sluice` running this pipeline and try again"),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How many members consumer `group` has now.
+fn group_members(consumer: &BaseConsumer, group: &str) -> Result<usize, KafkaGlueError> {
+    let groups = consumer
+        .fetch_group_list(Some(group), TIMEOUT)
+        .map_err(|e| KafkaGlueError::call(group, "cannot describe the consumer group", e))?;
+    Ok(groups
+        .groups()
+        .iter()
+        .filter(|g| g.name() == group)
+        .map(|g| g.members().len())
+        .sum())
 }
 
 /// The committed offsets of consumer `group` on `topic`, by partition, with

@@ -90,27 +90,36 @@ impl Services {
         Client::from_conf(config)
     }
 
-    /// Sum of the high watermarks of every partition of `topic`: records written to it.
+    /// Sum of the high watermarks of every partition of `topic`: records
+    /// written to it. Retries for 30 s while partitions have no leader yet
+    /// (just created, or the broker is restarting).
     pub fn topic_record_count(&self, topic: &str) -> i64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.try_topic_record_count(topic) {
+                Ok(count) => return count,
+                Err(error) if std::time::Instant::now() < deadline => {
+                    eprintln!("watermarks of {topic}: {error}; retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(error) => panic!("watermarks of {topic}: {error}"),
+            }
+        }
+    }
+
+    fn try_topic_record_count(&self, topic: &str) -> Result<i64, rdkafka::error::KafkaError> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.kafka)
             .set("group.id", "sluice-tests-watermarks")
-            .create()
-            .expect("consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        metadata
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions())
-            .map(|p| {
-                let (low, high) = consumer
-                    .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                    .expect("watermarks");
-                high - low
-            })
-            .sum()
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut count = 0;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, high) =
+                consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
+            count += high - low;
+        }
+        Ok(count)
     }
 }
 
@@ -371,7 +380,10 @@ impl PrivateService {
             .arg(name)
             .env("SLUICE_SERVICES_DIR", self.dir.path())
             .env("SLUICE_KAFKA_PORT", self.kafka_port.to_string())
-            .env("SLUICE_KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .env(
+                "SLUICE_KAFKA_CONTROLLER_PORT",
+                self.controller_port.to_string(),
+            )
             .env("SLUICE_S3_PORT", self.s3_port.to_string())
             .output()
             .expect("run scripts/services.sh")

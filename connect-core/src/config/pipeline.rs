@@ -229,6 +229,15 @@ pub struct RuntimeConfig {
     /// How long a retriable error may keep failing before the pipeline stops (default 10m).
     #[serde(default = "default_retry_timeout")]
     pub retry_timeout: HumanDuration,
+    /// How many times in a row a failed pipeline is restarted (default 10; 0: never).
+    #[serde(default = "default_restart_attempts")]
+    pub restart_attempts: u32,
+    /// Wait before the first restart; doubles with jitter (default 1s).
+    #[serde(default = "default_restart_backoff")]
+    pub restart_backoff: HumanDuration,
+    /// Longest wait between restarts; a run that lasted longer counts as recovered (default 1m).
+    #[serde(default = "default_restart_backoff_max")]
+    pub restart_backoff_max: HumanDuration,
 }
 
 impl Default for RuntimeConfig {
@@ -238,6 +247,9 @@ impl Default for RuntimeConfig {
             flush_interval: default_flush_interval(),
             retry_backoff_max: default_retry_backoff_max(),
             retry_timeout: default_retry_timeout(),
+            restart_attempts: default_restart_attempts(),
+            restart_backoff: default_restart_backoff(),
+            restart_backoff_max: default_restart_backoff_max(),
         }
     }
 }
@@ -256,6 +268,18 @@ fn default_retry_backoff_max() -> HumanDuration {
 
 fn default_retry_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(600))
+}
+
+fn default_restart_attempts() -> u32 {
+    10
+}
+
+fn default_restart_backoff() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+
+fn default_restart_backoff_max() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 const ROOT_KEYS: &[&str] = &[

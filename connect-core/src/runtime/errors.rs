@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -101,6 +102,11 @@ impl ErrorPolicy {
         })
     }
 
+    /// Whether bad records are skipped and written to a dead-letter topic.
+    pub fn writes_dead_letters(&self) -> bool {
+        self.config.tolerance == Tolerance::All && self.dead_letters.is_some()
+    }
+
     /// Handles a bad record: with `tolerance: none` returns `error`; with
     /// `all`, logs it, writes it to the dead-letter topic (waiting for Kafka's
     /// acknowledgement, so it is never lost), counts it and returns `Ok`.
@@ -110,7 +116,7 @@ impl ErrorPolicy {
         error: RuntimeError,
     ) -> Result<(), RuntimeError> {
         if self.config.tolerance == Tolerance::None {
-            return Err(error);
+            return Err(RuntimeError::Rejected(Box::new(error)));
         }
         tracing::warn!(pipeline = %self.pipeline, stage = bad.stage, class = bad.class, origin = ?bad.origin, error = %bad.message, "skipping a bad record (tolerance: all)");
         if let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic)
@@ -149,21 +155,43 @@ impl ErrorPolicy {
                     }
                 }
             }
-            let mut message = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+            let failed = |detail: String| RuntimeError::Produce {
+                pipeline: self.pipeline.clone(),
+                topic: topic.clone(),
+                message: format!("cannot write a dead letter: {detail}"),
+            };
+            let mut message = FutureRecord::<[u8], [u8]>::to(topic).headers(headers.clone());
             if let Some(key) = bad.key {
                 message = message.key(key);
             }
             if let Some(value) = bad.value {
                 message = message.payload(value);
             }
-            let failed = |detail: String| RuntimeError::Produce {
-                pipeline: self.pipeline.clone(),
-                topic: topic.clone(),
-                message: format!("cannot write a dead letter: {detail}"),
+            let delivery = match producer.send_result(message) {
+                Ok(delivery) => delivery,
+                Err((e, _))
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) =>
+                {
+                    // Too large for the dead-letter topic too: the dead
+                    // letter goes without the value, its headers still say
+                    // where the record is (source position or offset).
+                    let size = bad.value.map_or(0, <[u8]>::len);
+                    let headers = headers.insert(Header {
+                        key: "__sluice.errors.value.omitted",
+                        value: Some(&format!(
+                            "{size} bytes, larger than the producer's message.max.bytes"
+                        )),
+                    });
+                    let mut message = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+                    if let Some(key) = bad.key {
+                        message = message.key(key);
+                    }
+                    producer
+                        .send_result(message)
+                        .map_err(|(e, _)| failed(e.to_string()))?
+                }
+                Err((e, _)) => return Err(failed(e.to_string())),
             };
-            let delivery = producer
-                .send_result(message)
-                .map_err(|(e, _)| failed(e.to_string()))?;
             match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => return Err(failed(e.to_string())),

@@ -102,6 +102,9 @@ pub enum RuntimeError {
         /// What failed.
         message: String,
     },
+    /// The error policy stopped the pipeline on a bad record (`tolerance: none`).
+    #[error(transparent)]
+    Rejected(Box<RuntimeError>),
     /// A driver task panicked or was cancelled.
     #[error("pipeline `{pipeline}`: a driver task ended abnormally: {message}")]
     Task {
@@ -110,6 +113,25 @@ pub enum RuntimeError {
         /// What happened.
         message: String,
     },
+}
+
+impl RuntimeError {
+    /// Whether running the pipeline again may get past this error: Kafka or
+    /// S3 away for longer than `retry_timeout`, a failed transaction, a
+    /// crashed driver. A bad record under `tolerance: none`, a failing
+    /// transform, bad settings or credentials fail the same way every time,
+    /// so they stop the pipeline for good.
+    pub fn is_restartable(&self) -> bool {
+        match self {
+            Self::Kafka(error) => error.is_transient(),
+            Self::Source { error, .. } | Self::Sink { error, .. } => error.is_retriable(),
+            Self::Produce { .. } | Self::Consume { .. } | Self::Task { .. } => true,
+            Self::Decode { .. }
+            | Self::Transform { .. }
+            | Self::BuildTransforms { .. }
+            | Self::Rejected(_) => false,
+        }
+    }
 }
 
 /// Counters of one pipeline run.
@@ -210,6 +232,9 @@ pub struct PipelineReport {
     pub sinks: Vec<SinkReport>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// How many times the pipeline was restarted after a failure; the
+    /// counters above are those of the last run.
+    pub restarts: u32,
 }
 
 /// Runs one pipeline until its finite source is exhausted and drained through
@@ -315,11 +340,130 @@ pub async fn run_pipeline(
         produced: stats.produced.load(Ordering::Relaxed),
         sinks: reports,
         elapsed: started.elapsed(),
+        restarts: 0,
     })
 }
 
-/// Runs several pipelines side by side; when one fails the others are shut
-/// down gracefully. Returns one result per pipeline, in order.
+/// Where a pipeline is in its life, as the supervisor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineState {
+    /// Running (or starting).
+    Running,
+    /// Failed with a restartable error; waiting before the next run.
+    Restarting,
+    /// Stopped by an error that a restart cannot fix, or out of restarts.
+    Failed,
+    /// Its finite source was exhausted and drained, or it was shut down.
+    Finished,
+}
+
+impl PipelineState {
+    /// The state as Kafka Connect spells it (`RUNNING`, `RESTARTING`, `FAILED`, `FINISHED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Restarting => "RESTARTING",
+            Self::Failed => "FAILED",
+            Self::Finished => "FINISHED",
+        }
+    }
+}
+
+/// A pipeline's state, restarts so far and last error, published by the
+/// supervisor for whoever watches (logs now, the worker's REST API later).
+#[derive(Debug, Clone)]
+pub struct PipelineStatus {
+    /// Current state.
+    pub state: PipelineState,
+    /// Restarts after failures so far.
+    pub restarts: u32,
+    /// The error of the last failed run, if any.
+    pub last_error: Option<String>,
+}
+
+impl Default for PipelineStatus {
+    fn default() -> Self {
+        Self {
+            state: PipelineState::Running,
+            restarts: 0,
+            last_error: None,
+        }
+    }
+}
+
+/// Runs a pipeline and restarts it when it fails with a restartable error
+/// (see [`RuntimeError::is_restartable`]): after `restart_backoff`, doubling
+/// with jitter up to `restart_backoff_max`, at most `restart_attempts` times
+/// in a row. A run that lasted longer than `restart_backoff_max` before
+/// failing counts as recovered: the count and the back-off start afresh.
+/// Every change of state is logged and published on `status`.
+pub async fn run_supervised(
+    pipeline: Arc<PipelineConfig>,
+    shutdown: CancellationToken,
+    status: watch::Sender<PipelineStatus>,
+) -> Result<PipelineReport, RuntimeError> {
+    let runtime = &pipeline.runtime;
+    let mut restarts = 0u32;
+    let mut in_a_row = 0u32;
+    let mut wait = runtime.restart_backoff.0;
+    loop {
+        status.send_modify(|s| s.state = PipelineState::Running);
+        let started = Instant::now();
+        let error = match run_pipeline(pipeline.clone(), shutdown.clone()).await {
+            Ok(mut report) => {
+                report.restarts = restarts;
+                status.send_modify(|s| s.state = PipelineState::Finished);
+                tracing::info!(pipeline = %pipeline.name, state = "FINISHED", restarts, "pipeline finished");
+                return Ok(report);
+            }
+            Err(error) => error,
+        };
+        if started.elapsed() > runtime.restart_backoff_max.0 {
+            in_a_row = 0;
+            wait = runtime.restart_backoff.0;
+        }
+        let message = error.to_string();
+        if !error.is_restartable()
+            || in_a_row >= runtime.restart_attempts
+            || shutdown.is_cancelled()
+        {
+            status.send_modify(|s| {
+                s.state = PipelineState::Failed;
+                s.last_error = Some(message.clone());
+            });
+            let reason = if !error.is_restartable() {
+                "a restart cannot fix this error"
+            } else if shutdown.is_cancelled() {
+                "shutting down"
+            } else {
+                "out of restart attempts"
+            };
+            tracing::error!(pipeline = %pipeline.name, state = "FAILED", restarts, reason, error = %message, "pipeline failed");
+            return Err(error);
+        }
+        in_a_row += 1;
+        restarts += 1;
+        let delay = retry::jittered(wait);
+        status.send_modify(|s| {
+            s.state = PipelineState::Restarting;
+            s.restarts = restarts;
+            s.last_error = Some(message.clone());
+        });
+        tracing::warn!(pipeline = %pipeline.name, state = "RESTARTING", attempt = in_a_row, of = runtime.restart_attempts, wait_ms = delay.as_millis() as u64, error = %message, "pipeline failed; restarting it");
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                status.send_modify(|s| s.state = PipelineState::Failed);
+                return Err(error);
+            }
+            _ = tokio::time::sleep(delay) => {}
+        }
+        wait = (wait * 2).min(runtime.restart_backoff_max.0);
+    }
+}
+
+/// Runs several pipelines side by side, each under [`run_supervised`]; when
+/// one fails for good the others are shut down gracefully. Returns one
+/// result per pipeline, in order.
 pub async fn run_pipelines(
     pipelines: Vec<PipelineConfig>,
     shutdown: CancellationToken,
@@ -329,9 +473,10 @@ pub async fn run_pipelines(
         let stop = all_stop.clone();
         let pipeline = Arc::new(pipeline);
         async move {
-            let result = run_pipeline(pipeline.clone(), stop.clone()).await;
-            if let Err(error) = &result {
-                tracing::error!(pipeline = %pipeline.name, %error, "pipeline failed; stopping the others");
+            let (status, _) = watch::channel(PipelineStatus::default());
+            let result = run_supervised(pipeline.clone(), stop.clone(), status).await;
+            if result.is_err() {
+                tracing::error!(pipeline = %pipeline.name, "pipeline failed; stopping the others");
                 stop.cancel();
             }
             result

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers as _, Message};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -17,7 +17,9 @@ use super::source::build_context;
 use super::{RuntimeError, SinkDirective, SinkReport};
 use crate::config::pipeline::{PipelineConfig, PluginInstance};
 use crate::error::ConnectorError;
-use crate::kafka::{classify, consumer_config, is_membership_change, KafkaGlueError};
+use crate::kafka::{
+    classify, consumer_config, fetch_record, is_membership_change, KafkaGlueError, RawRecord,
+};
 use crate::plugin::{DurableOffsets, FlushMode, Outcome, Sink, SinkConfig, SinkStats};
 use crate::record::{Record, TopicPartition};
 use crate::retrying;
@@ -298,14 +300,19 @@ impl<'a> SinkDriver<'a> {
         let read = || -> Result<BTreeMap<i32, i64>, ConnectorError> {
             let metadata = consumer
                 .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
-                .map_err(|e| classify(format_args!("cannot read metadata of topic `{topic}`"), e))?;
+                .map_err(|e| {
+                    classify(format_args!("cannot read metadata of topic `{topic}`"), e)
+                })?;
             let mut ends = BTreeMap::new();
             for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
                 let (low, high) = consumer
                     .fetch_watermarks(&topic, partition.id(), METADATA_TIMEOUT)
                     .map_err(|e| {
                         classify(
-                            format_args!("cannot read the end offset of {topic}/{}", partition.id()),
+                            format_args!(
+                                "cannot read the end offset of {topic}/{}",
+                                partition.id()
+                            ),
                             e,
                         )
                     })?;
@@ -315,11 +322,9 @@ impl<'a> SinkDriver<'a> {
             }
             Ok(ends)
         };
-        let ends = retrying!(
-            self.backoff,
-            "reading the topic's end offsets",
-            async { tokio::task::block_in_place(read) }
-        )
+        let ends = retrying!(self.backoff, "reading the topic's end offsets", async {
+            tokio::task::block_in_place(read)
+        })
         .map_err(|e| self.consume_error(e.to_string()))?;
         tracing::debug!(topic = %self.topic, ?ends, "draining up to these end offsets");
         Ok(ends)
@@ -452,17 +457,13 @@ impl<'a> SinkDriver<'a> {
             list.add_partition(&self.topic, p);
         }
         let consumer = self.consumer.clone();
-        let committed = retrying!(
-            self.backoff,
-            "reading committed offsets",
-            async {
-                tokio::task::block_in_place(|| {
-                    consumer
-                        .committed_offsets(list.clone(), METADATA_TIMEOUT)
-                        .map_err(|e| classify("cannot read committed offsets", e))
-                })
-            }
-        )
+        let committed = retrying!(self.backoff, "reading committed offsets", async {
+            tokio::task::block_in_place(|| {
+                consumer
+                    .committed_offsets(list.clone(), METADATA_TIMEOUT)
+                    .map_err(|e| classify("cannot read committed offsets", e))
+            })
+        })
         .map_err(|e| self.consume_error(e.to_string()))?;
         for element in committed.elements() {
             if let Some(offset) = element.offset().to_raw().filter(|o| *o >= 0) {
@@ -527,16 +528,64 @@ impl<'a> SinkDriver<'a> {
         }))
     }
 
+    /// Hands the batch to the sink. A record the sink rejects goes to the
+    /// error policy (its original bytes read again from Kafka for the dead
+    /// letter), and the sink gets the records after it.
     async fn write_batch(&mut self) -> Result<(), RuntimeError> {
-        if self.batch.is_empty() {
-            return Ok(());
+        let mut start = 0;
+        while start < self.batch.len() {
+            let written = retrying!(
+                self.backoff,
+                "writing to the sink",
+                self.sink.write(&self.batch[start..])
+            );
+            let bad = match written {
+                Ok(()) => break,
+                Err(ConnectorError::BadRecord(bad)) if bad.record.is_some() => bad,
+                Err(error) => return Err(sink_error(self.pipeline, self.instance, error)),
+            };
+            let index = start + bad.record.unwrap_or(0);
+            let Some(record) = self.batch.get(index) else {
+                return Err(sink_error(
+                    self.pipeline,
+                    self.instance,
+                    ConnectorError::fatal(format!(
+                        "the sink rejected record {index} of a batch of {}: {}",
+                        self.batch.len(),
+                        bad.failure
+                    )),
+                ));
+            };
+            let (partition, offset) = (record.partition.unwrap_or(-1), record.offset.unwrap_or(-1));
+            let message = bad.failure.to_string();
+            let raw = if self.policy.writes_dead_letters() {
+                let (kafka, topic) = (&self.pipeline.kafka, self.topic.clone());
+                self.backoff
+                    .kafka("reading a rejected record again", || async {
+                        tokio::task::block_in_place(|| {
+                            fetch_record(kafka, &topic, partition, offset, METADATA_TIMEOUT)
+                        })
+                    })
+                    .await?
+            } else {
+                RawRecord::default()
+            };
+            let dead = BadRecord {
+                stage: "sink",
+                class: self.instance.type_name,
+                message,
+                key: raw.key.as_deref(),
+                value: raw.value.as_deref(),
+                origin: Origin::Kafka {
+                    topic: &self.topic,
+                    partition,
+                    offset,
+                },
+            };
+            let error = sink_error(self.pipeline, self.instance, ConnectorError::BadRecord(bad));
+            self.policy.handle(dead, error).await?;
+            start = index + 1;
         }
-        retrying!(
-            self.backoff,
-            "writing to the sink",
-            self.sink.write(&self.batch)
-        )
-        .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
         self.batch.clear();
         Ok(())
     }

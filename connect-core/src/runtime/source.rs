@@ -110,6 +110,7 @@ pub async fn run_source(
         key_buf: Vec::new(),
         value_buf: Vec::new(),
         stats,
+        policy,
         acknowledged: BTreeMap::new(),
         sent: BTreeMap::new(),
     };
@@ -140,7 +141,7 @@ pub async fn run_source(
             let poll = match poll {
                 Ok(poll) => poll,
                 Err(ConnectorError::BadRecord(bad)) => {
-                    let crate::error::BadRecord { failure, raw, position } = *bad;
+                    let crate::error::BadRecord { failure, raw, position, .. } = *bad;
                     let message = failure.to_string();
                     let bad = BadRecord {
                         stage: "source",
@@ -260,6 +261,7 @@ struct TopicWriter<'a> {
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
     stats: &'a PipelineStats,
+    policy: &'a ErrorPolicy,
     /// Per source partition, the position of the last record Kafka
     /// acknowledged with every record before it; not yet stored.
     acknowledged: BTreeMap<String, SourcePosition>,
@@ -331,9 +333,48 @@ impl TopicWriter<'_> {
                         self.wait_oldest().await?;
                     }
                 }
+                Err((error, _)) if is_record_rejection(&error) => {
+                    return self.reject(&record, position, error).await;
+                }
                 Err((error, _)) => return Err(self.produce_error(error.to_string())),
             }
         }
+    }
+
+    /// A record the producer refused on its own (too large for
+    /// `message.max.bytes`) goes to the error policy; once it is handled, its
+    /// position rides on the last record in flight, so that it is stored only
+    /// when everything before it is acknowledged.
+    async fn reject(
+        &mut self,
+        record: &Record,
+        position: Option<SourcePosition>,
+        error: KafkaError,
+    ) -> Result<(), RuntimeError> {
+        let message = format!(
+            "Kafka refused the record {} for topic `{}`: {error}; raise `message.max.bytes` in `kafka.producer` (and the topic's `max.message.bytes`) or drop such records with a transform",
+            crate::transform::location_of(record),
+            self.pipeline.topic.name
+        );
+        let bad = BadRecord {
+            stage: "produce",
+            class: "kafka",
+            message: message.clone(),
+            key: record.key.is_some().then_some(self.key_buf.as_slice()),
+            value: record.value.is_some().then_some(self.value_buf.as_slice()),
+            origin: Origin::Source(position.as_ref()),
+        };
+        self.policy.handle(bad, self.produce_error(message)).await?;
+        if let Some(position) = position {
+            match self.in_flight.back_mut() {
+                Some((_, last)) => *last = Some(position),
+                None => {
+                    self.acknowledged
+                        .insert(position.partition.to_string(), position);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn convert_error(
@@ -491,6 +532,15 @@ impl TopicWriter<'_> {
                 .produce_error("the producer shut down before acknowledging a record".to_owned())),
         }
     }
+}
+
+/// Whether the producer refused one record for what it is (its size), not
+/// because of the producer's or the cluster's state.
+fn is_record_rejection(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize)
+    )
 }
 
 impl Drop for TopicWriter<'_> {

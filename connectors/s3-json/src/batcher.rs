@@ -305,14 +305,18 @@ impl ObjectBatcher {
             partition,
         };
         let Some(value) = &record.value else {
-            return Err(ConnectorError::fatal(format!(
-                "record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it"
-            )));
+            return Err(ConnectorError::bad_record(
+                format!("record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it; drop tombstones with a `filter` transform or let `errors.tolerance: all` skip them"),
+                None,
+                None,
+            ));
         };
         let path = self.partitioner.path(record, partition).map_err(|e| {
-            ConnectorError::fatal(format!(
-                "record at {tp} offset {offset}: {e}; the partitioner cannot place it"
-            ))
+            ConnectorError::bad_record(
+                format!("record at {tp} offset {offset}: {e}; the partitioner cannot place it"),
+                None,
+                None,
+            )
         })?;
         let state = match self.partitions.get_mut(&tp) {
             Some(state) => state,

@@ -290,8 +290,10 @@ impl Sink for S3JsonSink {
 
     async fn write(&mut self, records: &[Record]) -> ConnectorResult<()> {
         let now = Instant::now();
-        for record in records {
-            self.batcher.append(record, now)?;
+        for (index, record) in records.iter().enumerate() {
+            self.batcher
+                .append(record, now)
+                .map_err(|e| e.at_record(index))?;
         }
         Ok(())
     }
