@@ -342,3 +342,43 @@ pub struct RawRecord {
     /// Value bytes.
     pub value: Option<Vec<u8>>,
 }
+
+/// The client context of Sluice's long-lived producers and consumers: the
+/// broker being away (connection refused, all brokers down) is logged as a
+/// warning, since the runtime retries it, not as an error on every attempt.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoggingContext;
+
+impl rdkafka::ClientContext for LoggingContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_client_error(&error, reason);
+    }
+}
+
+/// Logs a librdkafka log line: connection failures (`FAIL`) as warnings.
+pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error if fac != "FAIL" => {
+            tracing::error!(target: "librdkafka", facility = fac, "{message}")
+        }
+        L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
+            tracing::warn!(target: "librdkafka", facility = fac, "{message}")
+        }
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", facility = fac, "{message}"),
+        L::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
+    }
+}
+
+/// Logs a client-wide librdkafka error: transient ones as warnings.
+pub fn log_client_error(error: &KafkaError, reason: &str) {
+    if is_transient(error) {
+        tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error; retrying");
+    } else {
+        tracing::error!(target: "librdkafka", %error, reason, "Kafka client error");
+    }
+}

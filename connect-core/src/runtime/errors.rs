@@ -11,7 +11,7 @@ use super::retry::Backoff;
 use super::RuntimeError;
 use crate::config::pipeline::{ErrorsConfig, PipelineConfig, Tolerance, TopicConfig};
 use crate::convert::Converter;
-use crate::kafka::{ensure_topic, producer_config, KafkaGlueError};
+use crate::kafka::{ensure_topic, producer_config, KafkaGlueError, LoggingContext};
 use crate::record::SourcePosition;
 
 /// Where a bad record was.
@@ -51,7 +51,7 @@ pub struct BadRecord<'a> {
 pub struct ErrorPolicy {
     pipeline: String,
     config: ErrorsConfig,
-    dead_letters: Option<FutureProducer>,
+    dead_letters: Option<FutureProducer<LoggingContext>>,
     /// Records skipped under `tolerance: all`.
     pub skipped: AtomicU64,
 }
@@ -81,16 +81,15 @@ impl ErrorPolicy {
                         .await
                     })
                     .await?;
-                let producer: FutureProducer =
-                    producer_config(&pipeline.kafka)
-                        .create()
-                        .map_err(|source| {
-                            RuntimeError::Kafka(KafkaGlueError::Client {
-                                role: "producer",
-                                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                                source,
-                            })
-                        })?;
+                let producer: FutureProducer<LoggingContext> = producer_config(&pipeline.kafka)
+                    .create_with_context(LoggingContext)
+                    .map_err(|source| {
+                        RuntimeError::Kafka(KafkaGlueError::Client {
+                            role: "producer",
+                            bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+                            source,
+                        })
+                    })?;
                 Some(producer)
             }
         };

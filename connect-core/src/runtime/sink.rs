@@ -46,7 +46,15 @@ struct SinkConsumerContext {
     events: Mutex<Vec<RebalanceEvent>>,
 }
 
-impl ClientContext for SinkConsumerContext {}
+impl ClientContext for SinkConsumerContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::kafka::log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        crate::kafka::log_client_error(&error, reason);
+    }
+}
 
 impl ConsumerContext for SinkConsumerContext {
     fn pre_rebalance(

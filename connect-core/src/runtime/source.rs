@@ -14,7 +14,7 @@ use super::errors::{BadRecord, ErrorPolicy, Origin};
 use super::{PipelineStats, RuntimeError};
 use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
-use crate::kafka::{classify, producer_config, KafkaGlueError};
+use crate::kafka::{classify, producer_config, KafkaGlueError, LoggingContext};
 use crate::offsets::{ensure_offsets_topic, load_positions, position_key};
 use crate::plugin::{BuildContext, Outcome, Poll, Source};
 use crate::record::{Record, SourcePosition};
@@ -96,13 +96,15 @@ pub async fn run_source(
             format!("sluice-{}-source-0", pipeline.name),
         );
     }
-    let producer: FutureProducer = producer_settings.create().map_err(|source| {
-        RuntimeError::Kafka(KafkaGlueError::Client {
-            role: "producer",
-            bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-            source,
-        })
-    })?;
+    let producer: FutureProducer<LoggingContext> = producer_settings
+        .create_with_context(LoggingContext)
+        .map_err(|source| {
+            RuntimeError::Kafka(KafkaGlueError::Client {
+                role: "producer",
+                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
+                source,
+            })
+        })?;
     let mut writer = TopicWriter {
         producer: &producer,
         pipeline,
@@ -254,7 +256,7 @@ pub(super) fn build_context(pipeline: &PipelineConfig, name: &str) -> BuildConte
 
 /// Produces records and keeps their delivery futures, in order.
 struct TopicWriter<'a> {
-    producer: &'a FutureProducer,
+    producer: &'a FutureProducer<LoggingContext>,
     pipeline: &'a PipelineConfig,
     /// Deliveries in send order, with the position of their record.
     in_flight: VecDeque<(DeliveryFuture, Option<SourcePosition>)>,
