@@ -12,6 +12,9 @@ use connect_core::registry::Registry;
 use connect_core::runtime::{run_pipelines, PipelineReport};
 use tokio_util::sync::CancellationToken;
 
+mod api;
+mod serve;
+
 // Linking a connector crate registers its plugins.
 use connect_csv_replay as _;
 use connect_s3_json as _;
@@ -36,6 +39,17 @@ enum Command {
         /// Pipeline YAML files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Run as a long-lived worker: pipelines of a directory and of the REST
+    /// API (persisted in Kafka), Prometheus metrics, health; SIGHUP reloads
+    /// the directory, SIGTERM stops every pipeline gracefully and exits 0.
+    Worker {
+        /// Worker config YAML (group, kafka, rest, pipelines_dir, config_topic,
+        /// shutdown_timeout). Without it: defaults, Kafka at $KAFKA_BOOTSTRAP.
+        config: Option<PathBuf>,
+        /// Listen address of the REST API (overrides `rest.listen`; default 127.0.0.1:8083).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
     },
     /// Check pipeline files and print every problem; exits non-zero if any.
     Validate {
@@ -129,6 +143,25 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             print_plugins(registry, example.as_deref())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { config, listen } => {
+            let mut settings = match &config {
+                Some(path) => match connect_core::worker::load_worker_config(path) {
+                    Ok(settings) => settings,
+                    Err(errors) => {
+                        report_config_errors(&[errors]);
+                        return Ok(ExitCode::from(2));
+                    }
+                },
+                None => connect_core::worker::WorkerConfig::default(),
+            };
+            if let Some(listen) = listen {
+                settings.rest.listen = listen;
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve::run_worker(settings))
         }
         Command::Validate { files } => {
             let (pipelines, errors) = load_all(&files);

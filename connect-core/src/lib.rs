@@ -21,6 +21,7 @@ pub mod record;
 pub mod registry;
 pub mod runtime;
 pub mod transform;
+pub mod worker;
 
 pub use error::{ConnectorError, ConnectorResult};
 pub use record::{Headers, Record, SourcePosition, TopicPartition, Value};

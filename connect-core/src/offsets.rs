@@ -29,10 +29,16 @@ pub fn position_key(pipeline: &str, partition: &Value) -> Vec<u8> {
 
 /// Creates the offsets topic (compacted) if it does not exist.
 pub async fn ensure_offsets_topic(kafka: &KafkaConfig) -> Result<(), KafkaGlueError> {
-    let error = |message: String| KafkaGlueError::Topic {
-        topic: kafka.offsets_topic.clone(),
-        message,
-    };
+    ensure_compacted_topic(kafka, &kafka.offsets_topic, 25).await
+}
+
+/// Creates a compacted state topic with `partitions` partitions if it does
+/// not exist.
+pub async fn ensure_compacted_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), KafkaGlueError> {
     let admin: AdminClient<DefaultClientContext> =
         base_config(kafka)
             .create()
@@ -41,42 +47,45 @@ pub async fn ensure_offsets_topic(kafka: &KafkaConfig) -> Result<(), KafkaGlueEr
                 bootstrap: kafka.bootstrap_servers.clone(),
                 source,
             })?;
-    let topic = NewTopic::new(&kafka.offsets_topic, 25, TopicReplication::Fixed(-1))
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
         .set("cleanup.policy", "compact");
     let results = admin
         .create_topics(
-            [&topic],
+            [&new_topic],
             &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
         )
         .await
-        .map_err(|e| {
-            KafkaGlueError::call(&kafka.offsets_topic, "cannot create the offsets topic", e)
-        })?;
+        .map_err(|e| KafkaGlueError::call(topic, "cannot create the topic", e))?;
     for result in results {
         match result {
-            Ok(_) => tracing::info!(topic = %kafka.offsets_topic, "created the offsets topic"),
+            Ok(_) => tracing::info!(topic, "created a compacted state topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => {
-                return Err(error(format!("cannot create the offsets topic: {code}")))
+                return Err(KafkaGlueError::Topic {
+                    topic: topic.to_owned(),
+                    message: format!("cannot create the topic: {code}"),
+                })
             }
         }
     }
     Ok(())
 }
 
-/// Every stored position of `pipeline`, by source partition (the last record
-/// of each key wins; a tombstone deletes).
-pub fn load_positions(
+/// Reads every committed record of `topic` from the beginning up to the end
+/// offsets seen at the start, calling `each(key, value)` in order per
+/// partition: how compacted state topics (positions, pipeline configs) are
+/// loaded.
+pub fn read_to_end(
     kafka: &KafkaConfig,
-    pipeline: &str,
-) -> Result<BTreeMap<String, SourcePosition>, KafkaGlueError> {
-    let topic = &kafka.offsets_topic;
+    topic: &str,
+    mut each: impl FnMut(&[u8], Option<&[u8]>),
+) -> Result<(), KafkaGlueError> {
     let error = |message: String| KafkaGlueError::Topic {
-        topic: topic.clone(),
+        topic: topic.to_owned(),
         message,
     };
     let consumer: BaseConsumer = base_config(kafka)
-        .set("group.id", "sluice-offsets-reader")
+        .set("group.id", "sluice-state-reader")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
@@ -101,18 +110,16 @@ pub fn load_positions(
                 .map_err(|e| error(e.to_string()))?;
         }
     }
-    let mut positions = BTreeMap::new();
     if ends.is_empty() {
-        return Ok(positions);
+        return Ok(());
     }
     consumer
         .assign(&assignment)
-        .map_err(|e| KafkaGlueError::call(topic, "cannot read the offsets topic", e))?;
-    let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read the topic", e))?;
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !ends.is_empty() {
         if std::time::Instant::now() > deadline {
-            return Err(error("timed out reading the stored positions".to_owned()));
+            return Err(error("timed out reading the topic to its end".to_owned()));
         }
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             // Transaction markers can end a partition: check positions too.
@@ -130,28 +137,44 @@ pub fn load_positions(
             continue;
         };
         let message =
-            message.map_err(|e| KafkaGlueError::call(topic, "cannot read the offsets topic", e))?;
+            message.map_err(|e| KafkaGlueError::call(topic, "cannot read the topic", e))?;
         if ends
             .get(&message.partition())
             .is_some_and(|end| message.offset() + 1 >= *end)
         {
             ends.remove(&message.partition());
         }
-        let Some(key) = message.key() else { continue };
+        if let Some(key) = message.key() {
+            each(key, message.payload());
+        }
+    }
+    Ok(())
+}
+
+/// Every stored position of `pipeline`, by source partition (the last record
+/// of each key wins; a tombstone deletes).
+pub fn load_positions(
+    kafka: &KafkaConfig,
+    pipeline: &str,
+) -> Result<BTreeMap<String, SourcePosition>, KafkaGlueError> {
+    let topic = &kafka.offsets_topic;
+    let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
+    let mut positions = BTreeMap::new();
+    read_to_end(kafka, topic, |key, payload| {
         if !key.starts_with(prefix.as_bytes()) {
-            continue;
+            return;
         }
         let Ok(Value::Array(parts)) = serde_json::from_slice::<Value>(key) else {
-            continue;
+            return;
         };
         let (Some(Value::String(name)), Some(partition)) = (parts.first(), parts.get(1)) else {
-            continue;
+            return;
         };
         if name != pipeline {
-            continue;
+            return;
         }
         let partition_key = partition.to_string();
-        match message.payload() {
+        match payload {
             None => {
                 positions.remove(&partition_key);
             }
@@ -166,11 +189,11 @@ pub fn load_positions(
                     );
                 }
                 Err(e) => {
-                    tracing::warn!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %e, "ignoring a stored position that is not JSON")
+                    tracing::warn!(topic = %topic, key = %String::from_utf8_lossy(key), error = %e, "ignoring a stored position that is not JSON")
                 }
             },
         }
-    }
+    })?;
     Ok(positions)
 }
 

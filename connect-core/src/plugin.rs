@@ -111,8 +111,11 @@ pub trait Source: Send {
     async fn close(&mut self) -> ConnectorResult<()>;
 }
 
-/// Counters a sink keeps up to date; the runtime reports them.
-#[derive(Debug, Default)]
+/// Counters a sink keeps up to date; the runtime reports them in the run
+/// summary, and as the Prometheus metrics `sluice_sink_records_sunk_total`,
+/// `sluice_sink_objects_total` and `sluice_sink_bytes_total` (labels
+/// `pipeline`, `sink`).
+#[derive(Debug)]
 pub struct SinkStats {
     /// Records made durable in the outside system.
     pub records: AtomicU64,
@@ -120,14 +123,45 @@ pub struct SinkStats {
     pub objects: AtomicU64,
     /// Bytes written.
     pub bytes: AtomicU64,
+    records_total: metrics::Counter,
+    objects_total: metrics::Counter,
+    bytes_total: metrics::Counter,
+}
+
+impl Default for SinkStats {
+    /// Counters that are not exported (for tests and tools).
+    fn default() -> Self {
+        Self {
+            records: AtomicU64::new(0),
+            objects: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            records_total: metrics::Counter::noop(),
+            objects_total: metrics::Counter::noop(),
+            bytes_total: metrics::Counter::noop(),
+        }
+    }
 }
 
 impl SinkStats {
+    /// Counters of sink `sink` of `pipeline`, exported as metrics.
+    pub fn new(pipeline: &str, sink: &str) -> Self {
+        let labels = [("pipeline", pipeline.to_owned()), ("sink", sink.to_owned())];
+        Self {
+            records_total: metrics::counter!("sluice_sink_records_sunk_total", &labels),
+            objects_total: metrics::counter!("sluice_sink_objects_total", &labels),
+            bytes_total: metrics::counter!("sluice_sink_bytes_total", &labels),
+            ..Self::default()
+        }
+    }
+
     /// Counts one durable write of `records` records in `bytes` bytes.
     pub fn add_object(&self, records: u64, bytes: u64) {
         self.records.fetch_add(records, Ordering::Relaxed);
         self.objects.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.records_total.increment(records);
+        self.objects_total.increment(1);
+        self.bytes_total.increment(bytes);
     }
 }
 

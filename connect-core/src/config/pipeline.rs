@@ -791,3 +791,54 @@ fn optional<T: serde::de::DeserializeOwned>(
         None => Some(None),
     }
 }
+
+/// Checks one plugin's config section (YAML or JSON text, `type` optional)
+/// against the plugin registered as `type_name`, as the pipeline loader
+/// would: every unknown key, wrong type and plugin check is reported.
+/// Returns the plugin's kind.
+pub fn validate_plugin_config(
+    type_name: &str,
+    text: &str,
+    file: &Path,
+) -> Result<PluginKind, ConfigErrors> {
+    let diags = Diagnostics::new(file.display().to_string());
+    let fail = |message: String| {
+        ConfigErrors(vec![super::Diagnostic {
+            file: diags.file().clone(),
+            mark: Mark { line: 1, column: 1 },
+            path: String::new(),
+            message,
+        }])
+    };
+    let registry = Registry::global().map_err(|e| fail(e.to_string()))?;
+    let Some(registration) = registry.all().find(|r| r.name == type_name) else {
+        return Err(fail(format!("no plugin is registered as `{type_name}`")));
+    };
+    let Some(root) = parse_document(text, &diags) else {
+        return Err(ConfigErrors(diags.into_sorted()));
+    };
+    if let Some((key, value)) = root.entry("type") {
+        if value.as_str() != Some(type_name) {
+            diags.report(
+                value.mark,
+                &key.path,
+                format!("`type` must be `{type_name}` here"),
+            );
+        }
+    }
+    let node = root.without_keys(&["type", "transforms", "predicate", "negate"]);
+    let issues = match registration.factory {
+        PluginFactory::Source(parse) => parse(&node, &diags).map(|c| c.validate()),
+        PluginFactory::Sink(parse) => parse(&node, &diags).map(|c| c.validate()),
+        PluginFactory::Transform(parse) => parse(&node, &diags).map(|c| c.validate()),
+        PluginFactory::Predicate(parse) => parse(&node, &diags).map(|c| c.validate()),
+    };
+    if let Some(issues) = issues {
+        report_issues(&node, issues, &diags);
+    }
+    if diags.is_empty() {
+        Ok(registration.kind())
+    } else {
+        Err(ConfigErrors(diags.into_sorted()))
+    }
+}

@@ -71,7 +71,7 @@ impl ErrorPolicy {
                     key_converter: Converter::String,
                     value_converter: Converter::String,
                 };
-                Backoff::new(&pipeline.runtime)
+                Backoff::for_pipeline(pipeline)
                     .kafka("creating the dead-letter topic", || async {
                         ensure_topic(
                             &pipeline.kafka,
@@ -114,6 +114,11 @@ impl ErrorPolicy {
         bad: BadRecord<'_>,
         error: RuntimeError,
     ) -> Result<(), RuntimeError> {
+        let labels = [
+            ("pipeline", self.pipeline.clone()),
+            ("stage", bad.stage.to_owned()),
+        ];
+        metrics::counter!("sluice_records_failed_total", &labels).increment(1);
         if self.config.tolerance == Tolerance::None {
             return Err(RuntimeError::Rejected(Box::new(error)));
         }
@@ -197,6 +202,10 @@ impl ErrorPolicy {
                 Err(_) => return Err(failed("the producer shut down".to_owned())),
             }
         }
+        if self.dead_letters.is_some() {
+            metrics::counter!("sluice_records_dead_lettered_total", &labels).increment(1);
+        }
+        metrics::counter!("sluice_records_skipped_total", &labels).increment(1);
         self.skipped.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

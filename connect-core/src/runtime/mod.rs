@@ -134,8 +134,10 @@ impl RuntimeError {
     }
 }
 
-/// Counters of one pipeline run.
-#[derive(Debug, Default)]
+/// Counters of one pipeline run, also exported as Prometheus metrics
+/// (`sluice_source_records_polled_total`, `sluice_source_records_dropped_total`,
+/// `sluice_records_produced_total`, `sluice_producer_queue_messages`; label `pipeline`).
+#[derive(Debug)]
 pub struct PipelineStats {
     /// Records returned by the source.
     pub polled: AtomicU64,
@@ -143,6 +145,49 @@ pub struct PipelineStats {
     pub dropped: AtomicU64,
     /// Records acknowledged by Kafka.
     pub produced: AtomicU64,
+    polled_total: metrics::Counter,
+    dropped_total: metrics::Counter,
+    produced_total: metrics::Counter,
+    queue: metrics::Gauge,
+}
+
+impl PipelineStats {
+    /// Counters of `pipeline`.
+    pub fn new(pipeline: &str) -> Self {
+        let labels = [("pipeline", pipeline.to_owned())];
+        Self {
+            polled: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            produced: AtomicU64::new(0),
+            polled_total: metrics::counter!("sluice_source_records_polled_total", &labels),
+            dropped_total: metrics::counter!("sluice_source_records_dropped_total", &labels),
+            produced_total: metrics::counter!("sluice_records_produced_total", &labels),
+            queue: metrics::gauge!("sluice_producer_queue_messages", &labels),
+        }
+    }
+
+    /// Counts records returned by the source.
+    pub fn add_polled(&self, n: u64) {
+        self.polled.fetch_add(n, Ordering::Relaxed);
+        self.polled_total.increment(n);
+    }
+
+    /// Counts records dropped by the source's transforms.
+    pub fn add_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.dropped_total.increment(n);
+    }
+
+    /// Counts records acknowledged by Kafka.
+    pub fn add_produced(&self, n: u64) {
+        self.produced.fetch_add(n, Ordering::Relaxed);
+        self.produced_total.increment(n);
+    }
+
+    /// Records the producer's queue depth (sent, not yet acknowledged).
+    pub fn queue_depth(&self, messages: i32) {
+        self.queue.set(f64::from(messages));
+    }
 }
 
 /// Builds the transform chain of a source or sink from its specs.
@@ -245,13 +290,13 @@ pub async fn run_pipeline(
     shutdown: CancellationToken,
 ) -> Result<PipelineReport, RuntimeError> {
     let started = Instant::now();
-    retry::Backoff::new(&pipeline.runtime)
+    retry::Backoff::for_pipeline(&pipeline)
         .kafka("creating the topic", || async {
             ensure_topic(&pipeline.kafka, &pipeline.topic, Duration::from_secs(30)).await
         })
         .await?;
 
-    let stats = Arc::new(PipelineStats::default());
+    let stats = Arc::new(PipelineStats::new(&pipeline.name));
     let policy = Arc::new(errors::ErrorPolicy::new(&pipeline).await?);
     let (directive_tx, directive_rx) = watch::channel(SinkDirective::Run);
     // `stop` ends the source: on shutdown, or when a sink fails (then the
@@ -443,6 +488,8 @@ pub async fn run_supervised(
         }
         in_a_row += 1;
         restarts += 1;
+        metrics::counter!("sluice_pipeline_restarts_total", "pipeline" => pipeline.name.clone())
+            .increment(1);
         let delay = retry::jittered(wait);
         status.send_modify(|s| {
             s.state = PipelineState::Restarting;

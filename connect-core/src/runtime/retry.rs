@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::pipeline::RuntimeConfig;
+use crate::config::pipeline::{PipelineConfig, RuntimeConfig};
 use crate::error::ConnectorError;
 use crate::kafka::KafkaGlueError;
 
@@ -21,6 +21,8 @@ pub struct Backoff {
     give_up_after: Duration,
     first_failure: Option<Instant>,
     attempts: u32,
+    /// Label of `sluice_retries_total`.
+    pipeline: std::sync::Arc<str>,
 }
 
 impl Backoff {
@@ -32,6 +34,16 @@ impl Backoff {
             give_up_after: runtime.retry_timeout.0,
             first_failure: None,
             attempts: 0,
+            pipeline: "".into(),
+        }
+    }
+
+    /// A fresh back-off with `pipeline`'s limits, counting its retries in
+    /// `sluice_retries_total{pipeline, operation}`.
+    pub fn for_pipeline(pipeline: &PipelineConfig) -> Self {
+        Self {
+            pipeline: pipeline.name.as_str().into(),
+            ..Self::new(&pipeline.runtime)
         }
     }
 
@@ -57,6 +69,7 @@ impl Backoff {
             )));
         }
         self.attempts += 1;
+        metrics::counter!("sluice_retries_total", "pipeline" => self.pipeline.to_string(), "operation" => operation.to_owned()).increment(1);
         let wait = jittered(self.next_wait);
         tracing::warn!(operation, attempt = self.attempts, wait_ms = wait.as_millis() as u64, %error, "retriable error; retrying");
         tokio::time::sleep(wait).await;
@@ -94,13 +107,9 @@ impl Backoff {
     /// Forgets past failures after a success.
     pub fn reset(&mut self) {
         if self.attempts > 0 {
-            *self = Self {
-                next_wait: Duration::from_millis(100),
-                max_wait: self.max_wait,
-                give_up_after: self.give_up_after,
-                first_failure: None,
-                attempts: 0,
-            };
+            self.next_wait = Duration::from_millis(100);
+            self.first_failure = None;
+            self.attempts = 0;
         }
     }
 }

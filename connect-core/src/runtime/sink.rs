@@ -44,6 +44,8 @@ enum RebalanceEvent {
 #[derive(Default)]
 struct SinkConsumerContext {
     events: Mutex<Vec<RebalanceEvent>>,
+    /// `pipeline` and `sink` labels of the consumer-lag gauge.
+    labels: (String, String),
 }
 
 impl ClientContext for SinkConsumerContext {
@@ -53,6 +55,27 @@ impl ClientContext for SinkConsumerContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::kafka::log_client_error(&error, reason);
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`): the lag of
+    /// each assigned partition becomes `sluice_consumer_lag_records`.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let (pipeline, sink) = &self.labels;
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                if *partition < 0 || stats.consumer_lag < 0 {
+                    continue;
+                }
+                metrics::gauge!(
+                    "sluice_consumer_lag_records",
+                    "pipeline" => pipeline.clone(),
+                    "sink" => sink.clone(),
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(stats.consumer_lag as f64);
+            }
+        }
     }
 }
 
@@ -104,7 +127,7 @@ pub async fn run_sink(
     policy: &ErrorPolicy,
     mut directives: watch::Receiver<SinkDirective>,
 ) -> Result<SinkReport, RuntimeError> {
-    let stats = Arc::new(SinkStats::default());
+    let stats = Arc::new(SinkStats::new(&pipeline.name, &instance.name));
     let mut driver = SinkDriver::start(pipeline, instance, policy, stats.clone()).await?;
     let outcome = driver.run(&mut directives).await;
     if let Err(error) = driver.sink.close().await {
@@ -140,6 +163,25 @@ struct SinkDriver<'a> {
     /// Per partition, the offset after the last record handed to the sink.
     kept_to: BTreeMap<i32, i64>,
     policy: &'a ErrorPolicy,
+    metrics: SinkMetrics,
+}
+
+/// The sink driver's Prometheus metrics (labels `pipeline`, `sink`).
+struct SinkMetrics {
+    consumed: metrics::Counter,
+    dropped: metrics::Counter,
+    batch: metrics::Histogram,
+}
+
+impl SinkMetrics {
+    fn new(pipeline: &str, sink: &str) -> Self {
+        let labels = [("pipeline", pipeline.to_owned()), ("sink", sink.to_owned())];
+        Self {
+            consumed: metrics::counter!("sluice_sink_records_consumed_total", &labels),
+            dropped: metrics::counter!("sluice_sink_records_dropped_total", &labels),
+            batch: metrics::histogram!("sluice_sink_batch_records", &labels),
+        }
+    }
 }
 
 impl<'a> SinkDriver<'a> {
@@ -150,7 +192,7 @@ impl<'a> SinkDriver<'a> {
         stats: Arc<SinkStats>,
     ) -> Result<SinkDriver<'a>, RuntimeError> {
         let ctx = build_context(pipeline, &instance.name);
-        let mut backoff = Backoff::new(&pipeline.runtime);
+        let mut backoff = Backoff::for_pipeline(pipeline);
         let sink = retrying!(
             backoff,
             "building the sink",
@@ -176,12 +218,13 @@ impl<'a> SinkDriver<'a> {
             next_offset: BTreeMap::new(),
             committed: BTreeMap::new(),
             batch: Vec::with_capacity(pipeline.runtime.batch_size),
-            backoff: Backoff::new(&pipeline.runtime),
+            backoff: Backoff::for_pipeline(pipeline),
             consumed: 0,
             chain,
             dropped: 0,
             kept_to: BTreeMap::new(),
             policy,
+            metrics: SinkMetrics::new(&pipeline.name, &instance.name),
         })
     }
 
@@ -265,7 +308,10 @@ impl<'a> SinkDriver<'a> {
                                 }
                                 self.batch.push(record);
                             }
-                            Outcome::Drop => self.dropped += 1,
+                            Outcome::Drop => {
+                                self.dropped += 1;
+                                self.metrics.dropped.increment(1);
+                            }
                         }
                     }
                     if self.batch.len() >= self.pipeline.runtime.batch_size {
@@ -500,6 +546,7 @@ impl<'a> SinkDriver<'a> {
         // Read, whether it decodes or is skipped as bad.
         self.next_offset.insert(partition, offset + 1);
         self.consumed += 1;
+        self.metrics.consumed.increment(1);
         let topic_config = &self.pipeline.topic;
         let decode = |bytes: Option<&[u8]>, converter: crate::convert::Converter, part: &str| {
             bytes
@@ -540,6 +587,9 @@ impl<'a> SinkDriver<'a> {
     /// error policy (its original bytes read again from Kafka for the dead
     /// letter), and the sink gets the records after it.
     async fn write_batch(&mut self) -> Result<(), RuntimeError> {
+        if !self.batch.is_empty() {
+            self.metrics.batch.record(self.batch.len() as f64);
+        }
         let mut start = 0;
         while start < self.batch.len() {
             let written = retrying!(
@@ -683,9 +733,17 @@ fn subscribe(
     instance: &PluginInstance<Box<dyn SinkConfig>>,
 ) -> Result<Arc<StreamConsumer<SinkConsumerContext>>, RuntimeError> {
     let group = group_id(&pipeline.name, &instance.name);
-    let consumer: StreamConsumer<SinkConsumerContext> = consumer_config(&pipeline.kafka, &group)
-        .create_with_context(SinkConsumerContext::default())
-        .map_err(|source| {
+    let mut settings = consumer_config(&pipeline.kafka, &group);
+    if settings.get("statistics.interval.ms").is_none() {
+        // Feeds the consumer-lag gauge.
+        settings.set("statistics.interval.ms", "5000");
+    }
+    let context = SinkConsumerContext {
+        events: Mutex::default(),
+        labels: (pipeline.name.clone(), instance.name.clone()),
+    };
+    let consumer: StreamConsumer<SinkConsumerContext> =
+        settings.create_with_context(context).map_err(|source| {
             RuntimeError::Kafka(KafkaGlueError::Client {
                 role: "consumer",
                 bootstrap: pipeline.kafka.bootstrap_servers.clone(),

@@ -54,7 +54,7 @@ pub async fn run_source(
         error,
     };
     let ctx = build_context(pipeline, "source");
-    let mut backoff = Backoff::new(&pipeline.runtime);
+    let mut backoff = Backoff::for_pipeline(pipeline);
     let mut source: Box<dyn Source> =
         retrying!(backoff, "building the source", instance.config.build(&ctx)).map_err(fail)?;
     let kafka = &pipeline.kafka;
@@ -161,7 +161,8 @@ pub async fn run_source(
             match poll {
                 Poll::End => return Ok(SourceEnd::Exhausted),
                 Poll::Records(records) => {
-                    stats.polled.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    stats.add_polled(records.len() as u64);
+                    stats.queue_depth(producer.in_flight_count());
                     for mut record in records {
                         let outcome = match chain.apply(&mut record) {
                             Ok(outcome) => outcome,
@@ -188,7 +189,7 @@ pub async fn run_source(
                         match outcome {
                             Outcome::Keep => writer.send(record).await?,
                             Outcome::Drop => {
-                                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                                stats.add_dropped(1);
                             }
                         }
                     }
@@ -445,6 +446,7 @@ impl TopicWriter<'_> {
     /// together), and begins the next one.
     async fn commit_transaction(&mut self) -> Result<(), RuntimeError> {
         let offsets_topic = &self.pipeline.kafka.offsets_topic;
+        let mut stored = Vec::new();
         for (_, position) in std::mem::take(&mut self.sent) {
             let key = position_key(&self.pipeline.name, &position.partition);
             let value = serde_json::to_vec(&position.offset).unwrap_or_default();
@@ -457,22 +459,26 @@ impl TopicWriter<'_> {
                     ))
                 })?;
             // Completed by the commit below.
-            self.in_flight.push_back((delivery, None));
+            stored.push(delivery);
         }
         let producer = self.producer;
         // A commit that timed out (the broker is away) may be called again;
         // one that needs an abort fails the run, and the restart resumes
         // from the last committed position.
-        let mut backoff = Backoff::new(&self.pipeline.runtime);
+        let mut backoff = Backoff::for_pipeline(self.pipeline);
         retrying!(backoff, "committing the Kafka transaction", async {
             tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_TIMEOUT))
                 .map_err(|e| classify("cannot commit the Kafka transaction", e))
         })
         .map_err(|e| self.produce_error(e.to_string()))?;
-        // The position records are counted as produced too; take them back out.
-        let positions = self.in_flight.iter().filter(|(_, p)| p.is_none()).count() as u64;
         self.wait_all().await?;
-        self.stats.produced.fetch_sub(positions, Ordering::Relaxed);
+        for delivery in stored {
+            if !matches!(delivery.await, Ok(Ok(_))) {
+                return Err(self.produce_error(format!(
+                    "the transaction committed but a position record in `{offsets_topic}` was not acknowledged"
+                )));
+            }
+        }
         self.acknowledged.clear();
         tokio::task::block_in_place(|| producer.begin_transaction())
             .map_err(|e| self.produce_error(format!("cannot begin a Kafka transaction: {e}")))
@@ -520,7 +526,7 @@ impl TopicWriter<'_> {
     ) -> Result<(), RuntimeError> {
         match result {
             Ok(Ok(_)) => {
-                self.stats.produced.fetch_add(1, Ordering::Relaxed);
+                self.stats.add_produced(1);
                 if let Some(position) = position {
                     self.acknowledged
                         .insert(position.partition.to_string(), position);

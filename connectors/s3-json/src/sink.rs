@@ -46,9 +46,22 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     mode: AtomicU8,
+    /// `sluice_s3_upload_duration_seconds`: one successful PUT.
+    upload_seconds: metrics::Histogram,
 }
 
 impl S3Store {
+    /// Records upload latencies in `sluice_s3_upload_duration_seconds`
+    /// with the pipeline's and sink's names.
+    pub fn with_metrics(mut self, pipeline: &str, sink: &str) -> Self {
+        self.upload_seconds = metrics::histogram!(
+            "sluice_s3_upload_duration_seconds",
+            "pipeline" => pipeline.to_owned(),
+            "sink" => sink.to_owned()
+        );
+        self
+    }
+
     /// A store for `bucket`, with conditional writes as configured.
     pub fn new(client: Client, bucket: impl Into<String>, conditional: ConditionalWrites) -> Self {
         let mode = match conditional {
@@ -60,6 +73,7 @@ impl S3Store {
             client,
             bucket: bucket.into(),
             mode: AtomicU8::new(mode),
+            upload_seconds: metrics::Histogram::noop(),
         }
     }
 
@@ -148,6 +162,7 @@ impl ObjectStore for S3Store {
         }
         match result {
             Ok(()) => {
+                self.upload_seconds.record(started.elapsed().as_secs_f64());
                 tracing::debug!(bucket = %self.bucket, key = %request.key, records = request.records, bytes = request.body.len(), ms = started.elapsed().as_millis() as u64, "uploaded");
                 if self.mode.load(Ordering::Relaxed) == UNKNOWN {
                     // The same bytes again: harmless if the header is ignored.
@@ -238,7 +253,8 @@ impl S3JsonSink {
         );
         let client = Client::from_conf(builder.build());
         check_bucket(&client, &config).await?;
-        let store = S3Store::new(client, config.bucket.clone(), config.conditional_writes);
+        let store = S3Store::new(client, config.bucket.clone(), config.conditional_writes)
+            .with_metrics(&ctx.pipeline, &ctx.name);
         tracing::info!(pipeline = %ctx.pipeline, sink = %ctx.name, bucket = %config.bucket, endpoint = ?config.endpoint(), conditional_writes = ?config.conditional_writes, "s3_json ready");
         Ok(Self {
             store,

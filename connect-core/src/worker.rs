@@ -1,0 +1,795 @@
+//! A long-lived worker: runs many pipelines side by side, each under the
+//! supervisor, and manages their lifecycle (create, reconfigure, pause,
+//! resume, stop, restart, delete) for the REST API.
+//!
+//! Pipelines come from two places: YAML files in the worker's pipelines
+//! directory (reloaded when a file changes), and the API, whose pipelines are
+//! persisted in a compacted config topic (`sluice-configs` by default) so a
+//! restarted worker runs them again, in the state they were left in.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::de::from_node;
+use crate::config::node::parse_document;
+use crate::config::pipeline::KafkaConfig;
+use crate::config::units::HumanDuration;
+use crate::config::{parse_pipeline, ConfigErrors, Diagnostic, Diagnostics, Mark, PipelineConfig};
+use crate::kafka::{producer_config, KafkaGlueError, LoggingContext};
+use crate::offsets::{ensure_compacted_topic, read_to_end};
+use crate::runtime::{run_supervised, PipelineState, PipelineStatus};
+
+/// The worker's config file (YAML, checked as strictly as pipelines).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// The worker group's name (default `sluice`).
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Kafka connection of the worker, and of every pipeline that has no
+    /// `kafka:` section of its own.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// The REST API.
+    #[serde(default)]
+    pub rest: RestConfig,
+    /// A folder of pipeline YAML files run at start and reloaded on change.
+    #[serde(default)]
+    pub pipelines_dir: Option<PathBuf>,
+    /// The compacted topic holding pipelines created through the API (default `sluice-configs`).
+    #[serde(default = "default_config_topic")]
+    pub config_topic: String,
+    /// How long a graceful stop of every pipeline may take on SIGTERM (default 60s).
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: HumanDuration,
+}
+
+/// The `rest:` section of the worker config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestConfig {
+    /// Address to listen on (default `127.0.0.1:8083`, Kafka Connect's port).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// When set, every request but `GET /health` needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub auth_token: Option<String>,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            auth_token: None,
+        }
+    }
+}
+
+fn default_group() -> String {
+    "sluice".to_owned()
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8083".to_owned()
+}
+
+fn default_config_topic() -> String {
+    "sluice-configs".to_owned()
+}
+
+fn default_shutdown_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            group: default_group(),
+            kafka: KafkaConfig::default(),
+            rest: RestConfig::default(),
+            pipelines_dir: None,
+            config_topic: default_config_topic(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+
+/// Reads and checks a worker config file; relative `pipelines_dir` resolves
+/// against the file's folder.
+pub fn load_worker_config(path: &Path) -> Result<WorkerConfig, ConfigErrors> {
+    let diags = Diagnostics::new(path.display().to_string());
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            diags.report(
+                Mark { line: 1, column: 1 },
+                "",
+                format!("cannot read the worker config: {e}"),
+            );
+            return Err(ConfigErrors(diags.into_sorted()));
+        }
+    };
+    let parsed =
+        parse_document(&text, &diags).and_then(|root| from_node::<WorkerConfig>(&root, &diags));
+    match parsed {
+        Some(mut config) if diags.is_empty() => {
+            if let (Some(dir), Some(base)) = (&config.pipelines_dir, path.parent()) {
+                if dir.is_relative() {
+                    config.pipelines_dir = Some(base.join(dir));
+                }
+            }
+            Ok(config)
+        }
+        _ => Err(ConfigErrors(diags.into_sorted())),
+    }
+}
+
+/// The state a pipeline should be in, as set through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetState {
+    /// Running.
+    Running,
+    /// Stopped gracefully, to be resumed (`PUT .../resume`).
+    Paused,
+    /// Stopped gracefully; offsets may be changed now.
+    Stopped,
+}
+
+/// Where a pipeline's definition comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A YAML file of the pipelines directory.
+    File(PathBuf),
+    /// The REST API (persisted in the config topic).
+    Api,
+}
+
+/// What the API reports of one pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineInfo {
+    /// Name.
+    pub name: String,
+    /// The definition as given (references such as `${env:...}` unresolved).
+    pub definition: serde_json::Value,
+    /// Where it comes from.
+    pub origin: Origin,
+    /// `source`, `sink` or `source+sink`.
+    pub kind: &'static str,
+    /// The state shown to users: `RUNNING`, `RESTARTING`, `PAUSED`, `STOPPED`, `FAILED`, `FINISHED`.
+    pub state: &'static str,
+    /// Restarts after failures in the current run.
+    pub restarts: u32,
+    /// The last error, if the pipeline failed or is restarting.
+    pub error: Option<String>,
+    /// The checked config.
+    pub config: Arc<PipelineConfig>,
+}
+
+/// Why a worker operation failed; the REST layer maps each to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// No pipeline of that name (404).
+    #[error("pipeline `{0}` not found")]
+    NotFound(String),
+    /// The operation conflicts with the pipeline's state or origin (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The definition is invalid (400); every problem with its field.
+    #[error("invalid pipeline config: {0}")]
+    Invalid(ConfigErrors),
+    /// The request itself is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Kafka failed (500).
+    #[error(transparent)]
+    Kafka(#[from] KafkaGlueError),
+}
+
+/// One managed pipeline.
+struct Entry {
+    /// Serialises lifecycle operations on this pipeline.
+    control: tokio::sync::Mutex<Control>,
+    /// What reads see, without waiting for a lifecycle operation.
+    view: Mutex<View>,
+}
+
+struct Control {
+    run: Option<Run>,
+}
+
+struct Run {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct View {
+    origin: Origin,
+    definition: serde_json::Value,
+    config: Arc<PipelineConfig>,
+    target: TargetState,
+    status: watch::Receiver<PipelineStatus>,
+}
+
+/// A stored API pipeline: its definition and target state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    definition: serde_json::Value,
+    target: TargetState,
+}
+
+/// Runs and manages pipelines.
+pub struct Worker {
+    settings: WorkerConfig,
+    pipelines: Mutex<BTreeMap<String, Arc<Entry>>>,
+    shutdown: CancellationToken,
+    producer: rdkafka::producer::FutureProducer<LoggingContext>,
+}
+
+impl Worker {
+    /// Connects to Kafka and creates the config topic; runs nothing yet.
+    pub async fn new(
+        settings: WorkerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, WorkerError> {
+        ensure_compacted_topic(&settings.kafka, &settings.config_topic, 1).await?;
+        let producer = producer_config(&settings.kafka)
+            .create_with_context(LoggingContext)
+            .map_err(|source| KafkaGlueError::Client {
+                role: "producer",
+                bootstrap: settings.kafka.bootstrap_servers.clone(),
+                source,
+            })?;
+        Ok(Self {
+            settings,
+            pipelines: Mutex::new(BTreeMap::new()),
+            shutdown,
+            producer,
+        })
+    }
+
+    /// The worker's settings.
+    pub fn settings(&self) -> &WorkerConfig {
+        &self.settings
+    }
+
+    /// Starts the pipelines of the pipelines directory and those stored in
+    /// the config topic (in their stored target state).
+    pub async fn start_all(&self) -> Result<(), WorkerError> {
+        let kafka = self.settings.kafka.clone();
+        let topic = self.settings.config_topic.clone();
+        let stored = tokio::task::block_in_place(|| {
+            let mut stored = BTreeMap::new();
+            read_to_end(&kafka, &topic, |key, value| {
+                let name = String::from_utf8_lossy(key).into_owned();
+                match value.map(serde_json::from_slice::<Stored>) {
+                    None => {
+                        stored.remove(&name);
+                    }
+                    Some(Ok(pipeline)) => {
+                        stored.insert(name, pipeline);
+                    }
+                    Some(Err(error)) => {
+                        tracing::error!(topic = %topic, pipeline = %name, %error, "ignoring a stored pipeline that does not parse")
+                    }
+                }
+            })
+            .map(|()| stored)
+        })?;
+        for (name, pipeline) in stored {
+            match self.check(&name, &pipeline.definition, &Origin::Api) {
+                Ok(config) => self.install(
+                    name,
+                    Origin::Api,
+                    pipeline.definition,
+                    config,
+                    pipeline.target,
+                ),
+                Err(error) => {
+                    tracing::error!(pipeline = %name, %error, "a stored pipeline no longer validates; not started")
+                }
+            }
+        }
+        self.reload_files().await;
+        Ok(())
+    }
+
+    /// Reads the pipelines directory again: new files start, changed ones
+    /// restart with their new definition, removed ones stop; the others are
+    /// not touched. Invalid files are logged and left as they were.
+    pub async fn reload_files(&self) {
+        let Some(dir) = self.settings.pipelines_dir.clone() else {
+            return;
+        };
+        let mut found: BTreeMap<String, (PathBuf, serde_json::Value)> = BTreeMap::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::error!(dir = %dir.display(), %error, "cannot read the pipelines directory");
+                return;
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let definition = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    serde_yaml::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
+                });
+            match definition {
+                Ok(definition) => {
+                    let name = definition
+                        .get("name")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| {
+                            path.file_stem()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_default()
+                        });
+                    found.insert(name, (path, definition));
+                }
+                Err(error) => {
+                    tracing::error!(file = %path.display(), %error, "cannot read a pipeline file")
+                }
+            }
+        }
+        let current: Vec<(String, View)> = self.views();
+        for (name, view) in &current {
+            if let Origin::File(_) = view.origin {
+                if !found.contains_key(name) {
+                    tracing::info!(pipeline = %name, "pipeline file removed; stopping the pipeline");
+                    let _ = self.delete(name).await;
+                }
+            }
+        }
+        for (name, (path, definition)) in found {
+            let existing = current.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+            if let Some(view) = existing {
+                if view.origin == Origin::Api {
+                    tracing::error!(pipeline = %name, file = %path.display(), "a pipeline of this name was created through the API; the file is ignored");
+                    continue;
+                }
+                if view.definition == definition {
+                    continue;
+                }
+            }
+            let origin = Origin::File(path.clone());
+            match self.check(&name, &definition, &origin) {
+                Ok(config) => {
+                    if existing.is_some() {
+                        tracing::info!(pipeline = %name, file = %path.display(), "pipeline file changed; restarting the pipeline with it");
+                        let _ = self.replace(&name, origin, definition, config).await;
+                    } else {
+                        tracing::info!(pipeline = %name, file = %path.display(), "starting the pipeline of a file");
+                        self.install(name, origin, definition, config, TargetState::Running);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(pipeline = %name, file = %path.display(), %error, "the pipeline file is invalid; keeping what runs")
+                }
+            }
+        }
+    }
+
+    /// Checks a definition; a pipeline without a `kafka:` section gets the worker's.
+    pub fn check(
+        &self,
+        name: &str,
+        definition: &serde_json::Value,
+        origin: &Origin,
+    ) -> Result<PipelineConfig, WorkerError> {
+        let Some(object) = definition.as_object() else {
+            return Err(WorkerError::BadRequest(
+                "a pipeline config is a JSON object with the keys of a pipeline YAML file"
+                    .to_owned(),
+            ));
+        };
+        let mut object = object.clone();
+        match object.get("name").and_then(serde_json::Value::as_str) {
+            Some(given) if given != name => {
+                return Err(WorkerError::BadRequest(format!(
+                    "the config's name `{given}` differs from the pipeline name `{name}`"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                object.insert(
+                    "name".to_owned(),
+                    serde_json::Value::String(name.to_owned()),
+                );
+            }
+        }
+        let inherits_kafka = !object.contains_key("kafka");
+        let (text, path) = match origin {
+            Origin::File(path) => (
+                std::fs::read_to_string(path).map_err(|e| {
+                    WorkerError::BadRequest(format!("cannot read {}: {e}", path.display()))
+                })?,
+                path.clone(),
+            ),
+            // JSON is YAML: the same loader checks it, and diagnostics name the fields.
+            Origin::Api => (
+                serde_json::to_string_pretty(&serde_json::Value::Object(object))
+                    .map_err(|e| WorkerError::BadRequest(e.to_string()))?,
+                PathBuf::from(format!("<api>/{name}")),
+            ),
+        };
+        let mut config = parse_pipeline(&text, &path).map_err(WorkerError::Invalid)?;
+        if config.name != name {
+            return Err(WorkerError::BadRequest(format!(
+                "the file's pipeline name `{}` differs from `{name}`",
+                config.name
+            )));
+        }
+        if inherits_kafka {
+            config.kafka = self.settings.kafka.clone();
+        }
+        Ok(config)
+    }
+
+    fn views(&self) -> Vec<(String, View)> {
+        let pipelines = self.pipelines.lock().map(|p| p.clone()).unwrap_or_default();
+        pipelines
+            .into_iter()
+            .filter_map(|(name, entry)| entry.view.lock().ok().map(|v| (name, v.clone())))
+            .collect()
+    }
+
+    fn entry(&self, name: &str) -> Result<Arc<Entry>, WorkerError> {
+        self.pipelines
+            .lock()
+            .ok()
+            .and_then(|p| p.get(name).cloned())
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))
+    }
+
+    /// Adds a pipeline and starts it unless its target state says otherwise.
+    fn install(
+        &self,
+        name: String,
+        origin: Origin,
+        definition: serde_json::Value,
+        config: PipelineConfig,
+        target: TargetState,
+    ) {
+        let config = Arc::new(config);
+        let (status_tx, status) = watch::channel(PipelineStatus::default());
+        let run = (target == TargetState::Running).then(|| self.spawn(config.clone(), status_tx));
+        let entry = Arc::new(Entry {
+            control: tokio::sync::Mutex::new(Control { run }),
+            view: Mutex::new(View {
+                origin,
+                definition,
+                config,
+                target,
+                status,
+            }),
+        });
+        if let Ok(mut pipelines) = self.pipelines.lock() {
+            pipelines.insert(name, entry);
+        }
+    }
+
+    fn spawn(&self, config: Arc<PipelineConfig>, status: watch::Sender<PipelineStatus>) -> Run {
+        let stop = self.shutdown.child_token();
+        let name = config.name.clone();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            match run_supervised(config, token, status).await {
+                Ok(report) => {
+                    tracing::info!(pipeline = %name, polled = report.polled, produced = report.produced, "pipeline run ended")
+                }
+                Err(error) => tracing::error!(pipeline = %name, %error, "pipeline run failed"),
+            }
+        });
+        Run { stop, task }
+    }
+
+    /// Stops a run gracefully and waits for it.
+    async fn halt(control: &mut Control) {
+        if let Some(run) = control.run.take() {
+            run.stop.cancel();
+            let _ = run.task.await;
+        }
+    }
+
+    /// Starts a run of the pipeline's current config with a fresh status.
+    fn start(&self, entry: &Entry, control: &mut Control) {
+        let (status_tx, status) = watch::channel(PipelineStatus::default());
+        if let Ok(mut view) = entry.view.lock() {
+            view.status = status;
+            control.run = Some(self.spawn(view.config.clone(), status_tx));
+        }
+    }
+
+    async fn persist(&self, name: &str, stored: Option<&Stored>) -> Result<(), WorkerError> {
+        let value = stored
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| WorkerError::BadRequest(e.to_string()))?;
+        let topic = &self.settings.config_topic;
+        let mut record = rdkafka::producer::FutureRecord::<str, [u8]>::to(topic).key(name);
+        if let Some(value) = &value {
+            record = record.payload(value);
+        }
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| KafkaGlueError::call(topic, "cannot store the pipeline config", e))?;
+        Ok(())
+    }
+
+    /// Every pipeline, by name.
+    pub fn list(&self) -> Vec<PipelineInfo> {
+        self.views()
+            .into_iter()
+            .map(|(name, view)| info(name, &view))
+            .collect()
+    }
+
+    /// One pipeline.
+    pub fn get(&self, name: &str) -> Result<PipelineInfo, WorkerError> {
+        let entry = self.entry(name)?;
+        let view = entry
+            .view
+            .lock()
+            .map_err(|_| WorkerError::NotFound(name.to_owned()))?;
+        Ok(info(name.to_owned(), &view))
+    }
+
+    /// Creates a pipeline through the API and starts it.
+    pub async fn create(
+        &self,
+        name: &str,
+        definition: serde_json::Value,
+    ) -> Result<PipelineInfo, WorkerError> {
+        if name.is_empty() || name.contains('/') {
+            return Err(WorkerError::BadRequest(format!(
+                "`{name}` is not a valid pipeline name"
+            )));
+        }
+        if self.entry(name).is_ok() {
+            return Err(WorkerError::Conflict(format!(
+                "pipeline `{name}` already exists"
+            )));
+        }
+        let config = self.check(name, &definition, &Origin::Api)?;
+        self.persist(
+            name,
+            Some(&Stored {
+                definition: definition.clone(),
+                target: TargetState::Running,
+            }),
+        )
+        .await?;
+        self.install(
+            name.to_owned(),
+            Origin::Api,
+            definition,
+            config,
+            TargetState::Running,
+        );
+        self.get(name)
+    }
+
+    /// Creates or reconfigures an API pipeline; returns whether it was created.
+    pub async fn put_config(
+        &self,
+        name: &str,
+        definition: serde_json::Value,
+    ) -> Result<bool, WorkerError> {
+        match self.entry(name) {
+            Err(_) => self.create(name, definition).await.map(|_| true),
+            Ok(entry) => {
+                let origin = entry
+                    .view
+                    .lock()
+                    .map(|v| v.origin.clone())
+                    .unwrap_or(Origin::Api);
+                if let Origin::File(path) = origin {
+                    return Err(WorkerError::Conflict(format!(
+                        "pipeline `{name}` is defined by {}; edit the file instead",
+                        path.display()
+                    )));
+                }
+                let config = self.check(name, &definition, &Origin::Api)?;
+                self.replace(name, Origin::Api, definition, config).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Swaps a pipeline's definition; a running pipeline restarts with it.
+    async fn replace(
+        &self,
+        name: &str,
+        origin: Origin,
+        definition: serde_json::Value,
+        config: PipelineConfig,
+    ) -> Result<(), WorkerError> {
+        let entry = self.entry(name)?;
+        let mut control = entry.control.lock().await;
+        let target = entry
+            .view
+            .lock()
+            .map(|v| v.target)
+            .unwrap_or(TargetState::Running);
+        if origin == Origin::Api {
+            self.persist(
+                name,
+                Some(&Stored {
+                    definition: definition.clone(),
+                    target,
+                }),
+            )
+            .await?;
+        }
+        Self::halt(&mut control).await;
+        if let Ok(mut view) = entry.view.lock() {
+            view.definition = definition;
+            view.config = Arc::new(config);
+            view.origin = origin;
+        }
+        if target == TargetState::Running {
+            self.start(&entry, &mut control);
+        }
+        Ok(())
+    }
+
+    /// Moves a pipeline to `target`: pausing or stopping ends its run
+    /// gracefully (flush, commit); resuming starts a new run.
+    pub async fn set_target(&self, name: &str, target: TargetState) -> Result<(), WorkerError> {
+        let entry = self.entry(name)?;
+        let mut control = entry.control.lock().await;
+        let (origin, definition) = entry
+            .view
+            .lock()
+            .map(|v| (v.origin.clone(), v.definition.clone()))
+            .map_err(|_| WorkerError::NotFound(name.to_owned()))?;
+        if origin == Origin::Api {
+            self.persist(name, Some(&Stored { definition, target }))
+                .await?;
+        }
+        if let Ok(mut view) = entry.view.lock() {
+            view.target = target;
+        }
+        match target {
+            TargetState::Running => {
+                let ended = control.run.as_ref().is_none_or(|r| r.task.is_finished());
+                if ended {
+                    Self::halt(&mut control).await;
+                    self.start(&entry, &mut control);
+                }
+            }
+            TargetState::Paused | TargetState::Stopped => Self::halt(&mut control).await,
+        }
+        tracing::info!(pipeline = %name, target = ?target, "pipeline target state changed");
+        Ok(())
+    }
+
+    /// Restarts a pipeline: ends its run gracefully and starts a new one
+    /// (also after it failed for good). A paused or stopped pipeline is not started.
+    pub async fn restart(&self, name: &str) -> Result<(), WorkerError> {
+        let entry = self.entry(name)?;
+        let mut control = entry.control.lock().await;
+        let target = entry
+            .view
+            .lock()
+            .map(|v| v.target)
+            .unwrap_or(TargetState::Running);
+        if target != TargetState::Running {
+            return Err(WorkerError::Conflict(format!(
+                "pipeline `{name}` is {}; resume it instead",
+                if target == TargetState::Paused {
+                    "paused"
+                } else {
+                    "stopped"
+                }
+            )));
+        }
+        Self::halt(&mut control).await;
+        self.start(&entry, &mut control);
+        Ok(())
+    }
+
+    /// Stops and forgets a pipeline (an API pipeline is removed from the config topic).
+    pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
+        let entry = self.entry(name)?;
+        let mut control = entry.control.lock().await;
+        let origin = entry
+            .view
+            .lock()
+            .map(|v| v.origin.clone())
+            .unwrap_or(Origin::Api);
+        if origin == Origin::Api {
+            self.persist(name, None).await?;
+        }
+        Self::halt(&mut control).await;
+        if let Ok(mut pipelines) = self.pipelines.lock() {
+            pipelines.remove(name);
+        }
+        Ok(())
+    }
+
+    /// The checked config of a pipeline that is stopped (offsets may only be
+    /// changed then, as in Kafka Connect).
+    pub fn stopped_config(&self, name: &str) -> Result<Arc<PipelineConfig>, WorkerError> {
+        let info = self.get(name)?;
+        if info.state != "STOPPED" {
+            return Err(WorkerError::Conflict(format!(
+                "pipeline `{name}` is {}; stop it first (PUT /connectors/{name}/stop)",
+                info.state
+            )));
+        }
+        Ok(info.config)
+    }
+
+    /// Stops every pipeline gracefully, waiting at most `shutdown_timeout`.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        let entries: Vec<Arc<Entry>> = self
+            .pipelines
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        let all = futures::future::join_all(entries.iter().map(|entry| async move {
+            let mut control = entry.control.lock().await;
+            Self::halt(&mut control).await;
+        }));
+        if tokio::time::timeout(self.settings.shutdown_timeout.0, all)
+            .await
+            .is_err()
+        {
+            tracing::error!(timeout = ?self.settings.shutdown_timeout.0, "pipelines did not stop within shutdown_timeout");
+        }
+    }
+}
+
+fn info(name: String, view: &View) -> PipelineInfo {
+    let status = view.status.borrow().clone();
+    let state = match view.target {
+        TargetState::Paused => "PAUSED",
+        TargetState::Stopped => "STOPPED",
+        TargetState::Running => status.state.as_str(),
+    };
+    let kind = match (view.config.source.is_some(), view.config.sinks.is_empty()) {
+        (true, true) => "source",
+        (false, _) => "sink",
+        (true, false) => "source+sink",
+    };
+    let error = match status.state {
+        PipelineState::Failed | PipelineState::Restarting => status.last_error.clone(),
+        _ => None,
+    };
+    PipelineInfo {
+        name,
+        definition: view.definition.clone(),
+        origin: view.origin.clone(),
+        kind,
+        state,
+        restarts: status.restarts,
+        error,
+        config: view.config.clone(),
+    }
+}
+
+/// The diagnostics of a config error as (field, message) pairs for an API.
+pub fn field_errors(errors: &ConfigErrors) -> Vec<(String, String)> {
+    errors
+        .0
+        .iter()
+        .map(|d: &Diagnostic| (d.path.clone(), d.message.clone()))
+        .collect()
+}
