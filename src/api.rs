@@ -191,36 +191,40 @@ async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    expand: Option<String>,
-}
-
-async fn list(State(state): State<Shared>, Query(query): Query<ListQuery>) -> Json<Value> {
+/// `GET /connectors[?expand=status][&expand=info]`, as Kafka Connect.
+async fn list(
+    State(state): State<Shared>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Json<Value> {
     let pipelines = state.worker.list();
-    match query.expand.as_deref() {
-        None => Json(
+    let expand: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "expand")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if expand.is_empty() {
+        return Json(
             pipelines
                 .iter()
                 .map(|p| Value::from(p.name.clone()))
                 .collect(),
-        ),
-        Some(expand) => Json(Value::Object(
-            pipelines
-                .iter()
-                .map(|p| {
-                    let mut entry = serde_json::Map::new();
-                    if expand.contains("status") {
-                        entry.insert("status".to_owned(), status_json(p, &state.worker_id));
-                    }
-                    if expand.contains("info") {
-                        entry.insert("info".to_owned(), info_json(p));
-                    }
-                    (p.name.clone(), Value::Object(entry))
-                })
-                .collect(),
-        )),
+        );
     }
+    Json(Value::Object(
+        pipelines
+            .iter()
+            .map(|p| {
+                let mut entry = serde_json::Map::new();
+                if expand.contains(&"status") {
+                    entry.insert("status".to_owned(), status_json(p, &state.worker_id));
+                }
+                if expand.contains(&"info") {
+                    entry.insert("info".to_owned(), info_json(p));
+                }
+                (p.name.clone(), Value::Object(entry))
+            })
+            .collect(),
+    ))
 }
 
 fn info_json(info: &PipelineInfo) -> Value {
