@@ -27,6 +27,15 @@ struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info`, `debug`, `connect_core=debug`.
     #[arg(long, global = true, env = "SLUICE_LOG", default_value = "info")]
     log: String,
+    /// Log format on stderr: `text`, or `json` (one object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,18 +125,44 @@ enum OffsetsAction {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Writes log lines to stderr with every registered secret redacted.
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(connect_core::secrets::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| RedactingStderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
     match real_main(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                connect_core::secrets::redact(&format!("{error:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -237,7 +272,7 @@ fn load_all(files: &[PathBuf]) -> (Vec<PipelineConfig>, Vec<ConfigErrors>) {
 fn report_config_errors(errors: &[ConfigErrors]) {
     let count: usize = errors.iter().map(|e| e.0.len()).sum();
     for error in errors {
-        eprintln!("{error}");
+        eprintln!("{}", connect_core::secrets::redact(&error.to_string()));
     }
     if count > 0 {
         eprintln!("{count} problem{} found", if count == 1 { "" } else { "s" });

@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod record;
 pub mod registry;
 pub mod runtime;
+pub mod secrets;
 pub mod transform;
 pub mod worker;
 

@@ -292,6 +292,11 @@ fn assign_paths(
                     );
                 }
                 assign_paths(value, child, diags, env);
+                if crate::secrets::is_secret_key(&name) {
+                    if let NodeKind::Scalar { text, .. } = &value.kind {
+                        crate::secrets::register(text);
+                    }
+                }
             }
         }
     }
@@ -315,8 +320,11 @@ pub fn child_path(parent: &str, key: &str) -> String {
     }
 }
 
-/// Replaces `${env:NAME}` and `${env:NAME:-default}`; `$${` is a literal
-/// `${`; a `${name}` without a provider is left for the plugin to read.
+/// Replaces `${env:NAME}`, `${env:NAME:-default}`, `${file:/path}` (the
+/// file's content, without its final newline) and `${file:/path:key}` (the
+/// value of `key` in a properties or `.env` file); `$${` is a literal `${`;
+/// a `${name}` without a provider is left for the plugin to read. Every
+/// value a reference gives is registered as a secret (see [`crate::secrets`]).
 pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -348,10 +356,16 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             out.push('}');
             continue;
         }
+        if let Some(reference) = body.strip_prefix("file:") {
+            let value = read_file_reference(reference)?;
+            crate::secrets::register(&value);
+            out.push_str(&value);
+            continue;
+        }
         let Some(reference) = body.strip_prefix("env:") else {
             let provider = body.split(':').next().unwrap_or(body);
             return Err(format!(
-                "unknown reference provider `{provider}` in `${{{body}}}`; supported: `${{env:NAME}}`, `${{env:NAME:-default}}`"
+                "unknown reference provider `{provider}` in `${{{body}}}`; supported: `${{env:NAME}}`, `${{env:NAME:-default}}`, `${{file:/path}}`, `${{file:/path:key}}`"
             ));
         };
         let (name, default) = match reference.split_once(":-") {
@@ -364,7 +378,10 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
             ));
         }
         match (env(name), default) {
-            (Some(value), _) => out.push_str(&value),
+            (Some(value), _) => {
+                crate::secrets::register(&value);
+                out.push_str(&value);
+            }
             (None, Some(default)) => out.push_str(default),
             (None, None) => {
                 return Err(format!(
@@ -377,9 +394,96 @@ pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<S
     Ok(out)
 }
 
+/// `${file:PATH}` or `${file:PATH:KEY}`: the file's content, or one key of a
+/// properties / `.env` file (`key=value` or `key: value` lines, `export`
+/// prefixes, `#` comments and surrounding quotes allowed). Relative paths
+/// resolve against the working directory.
+fn read_file_reference(reference: &str) -> Result<String, String> {
+    // The key is what follows the last `:`, unless that looks like part of a path.
+    let (path, key) = match reference.rsplit_once(':') {
+        Some((path, key)) if !key.is_empty() && !key.contains('/') && !path.is_empty() => {
+            (path, Some(key))
+        }
+        _ => (reference, None),
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{path}` for `${{file:{reference}}}`: {e}"))?;
+    let Some(key) = key else {
+        return Ok(text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text)
+            .to_owned());
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let Some((name, value)) = line.split_once(['=', ':']) else {
+            continue;
+        };
+        if name.trim() == key {
+            let value = value.trim();
+            let unquoted = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            return Ok(unquoted.to_owned());
+        }
+    }
+    Err(format!(
+        "`{path}` has no key `{key}` (for `${{file:{reference}}}`)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_references_read_whole_files_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("password.txt");
+        std::fs::write(&whole, "s3cr3t-value\n").unwrap();
+        let props = dir.path().join("creds.env");
+        std::fs::write(
+            &props,
+            "# creds\nexport USER=alice\nPASSWORD = \"p@ss: word\"\nother: x\n",
+        )
+        .unwrap();
+        let no_env = |_: &str| None;
+        let at = |s: &str| interpolate(s, &no_env);
+        assert_eq!(
+            at(&format!("${{file:{}}}", whole.display())).unwrap(),
+            "s3cr3t-value"
+        );
+        assert_eq!(
+            at(&format!("${{file:{}:USER}}", props.display())).unwrap(),
+            "alice"
+        );
+        assert_eq!(
+            at(&format!("${{file:{}:PASSWORD}}", props.display())).unwrap(),
+            "p@ss: word"
+        );
+        assert_eq!(
+            at(&format!("${{file:{}:other}}", props.display())).unwrap(),
+            "x"
+        );
+        assert!(at(&format!("${{file:{}:NOPE}}", props.display()))
+            .unwrap_err()
+            .contains("has no key `NOPE`"));
+        assert!(at("${file:/no/such/file}")
+            .unwrap_err()
+            .contains("cannot read `/no/such/file`"));
+        // What came from a reference is never shown again.
+        assert_eq!(
+            crate::secrets::redact("pw is s3cr3t-value"),
+            "pw is [redacted]"
+        );
+    }
 
     fn env(name: &str) -> Option<String> {
         (name == "HOST").then(|| "kafka:9092".to_owned())
