@@ -13,6 +13,7 @@ use connect_core::runtime::{run_pipelines, PipelineReport};
 use tokio_util::sync::CancellationToken;
 
 mod api;
+mod progress;
 mod serve;
 
 // Linking a connector crate registers its plugins.
@@ -48,6 +49,9 @@ enum Command {
         /// Pipeline YAML files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// No live progress bars (they are shown only when stderr is a terminal).
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Run as a long-lived worker: pipelines of a directory and of the REST
     /// API (persisted in Kafka), Prometheus metrics, health; SIGHUP reloads
@@ -137,7 +141,8 @@ struct RedactingStderr;
 impl std::io::Write for RedactingStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(connect_core::secrets::redact(&text).as_bytes())?;
+        let text = connect_core::secrets::redact(&text);
+        progress::suspended(|| std::io::stderr().write_all(text.as_bytes()))?;
         Ok(buf.len())
     }
 
@@ -243,7 +248,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(offsets(pipeline, action))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { files } => {
+        Command::Run { files, no_progress } => {
             let (pipelines, errors) = load_all(&files);
             if !errors.is_empty() {
                 report_config_errors(&errors);
@@ -252,7 +257,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(run(pipelines))
+            runtime.block_on(run(pipelines, !no_progress))
         }
     }
 }
@@ -478,10 +483,22 @@ async fn ensure_stopped(pipeline: &PipelineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(pipelines: Vec<PipelineConfig>) -> anyhow::Result<ExitCode> {
+async fn run(pipelines: Vec<PipelineConfig>, show_progress: bool) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    let results = run_pipelines(pipelines, shutdown.clone()).await;
+    let mut watched = Vec::new();
+    let mut runs = Vec::new();
+    for pipeline in pipelines {
+        let (status, receiver) =
+            tokio::sync::watch::channel(connect_core::runtime::PipelineStatus::default());
+        watched.push((pipeline.name.clone(), receiver));
+        runs.push((pipeline, status));
+    }
+    let display = progress::Display::start(watched, show_progress);
+    let results = run_pipelines(runs, shutdown.clone()).await;
+    if let Some(display) = display {
+        display.finish().await;
+    }
     let mut failed = false;
     for result in &results {
         match result {

@@ -107,8 +107,24 @@ pub trait Source: Send {
     /// Returns the next records (at most `max_records`) or [`Poll::End`].
     async fn poll(&mut self, max_records: usize) -> ConnectorResult<Poll>;
 
+    /// How far a finite source has got, for progress displays (`done` of
+    /// `total`, in any unit: bytes of a file, rows); `None` when unknown or
+    /// endless. Called after each poll; must be cheap.
+    fn progress(&self) -> Option<SourceProgress> {
+        None
+    }
+
     /// Releases resources. Idempotent.
     async fn close(&mut self) -> ConnectorResult<()>;
+}
+
+/// How far a finite source has got: `done` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceProgress {
+    /// Work done.
+    pub done: u64,
+    /// All the work.
+    pub total: u64,
 }
 
 /// Counters a sink keeps up to date; the runtime reports them in the run

@@ -145,6 +145,10 @@ pub struct PipelineStats {
     pub dropped: AtomicU64,
     /// Records acknowledged by Kafka.
     pub produced: AtomicU64,
+    /// Source progress (`done` of `total`; total 0 when unknown).
+    pub progress_done: AtomicU64,
+    /// See `progress_done`.
+    pub progress_total: AtomicU64,
     polled_total: metrics::Counter,
     dropped_total: metrics::Counter,
     produced_total: metrics::Counter,
@@ -159,6 +163,8 @@ impl PipelineStats {
             polled: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             produced: AtomicU64::new(0),
+            progress_done: AtomicU64::new(0),
+            progress_total: AtomicU64::new(0),
             polled_total: metrics::counter!("sluice_source_records_polled_total", &labels),
             dropped_total: metrics::counter!("sluice_source_records_dropped_total", &labels),
             produced_total: metrics::counter!("sluice_records_produced_total", &labels),
@@ -182,6 +188,14 @@ impl PipelineStats {
     pub fn add_produced(&self, n: u64) {
         self.produced.fetch_add(n, Ordering::Relaxed);
         self.produced_total.increment(n);
+    }
+
+    /// Records how far the source has got.
+    pub fn set_progress(&self, progress: Option<crate::plugin::SourceProgress>) {
+        if let Some(progress) = progress {
+            self.progress_done.store(progress.done, Ordering::Relaxed);
+            self.progress_total.store(progress.total, Ordering::Relaxed);
+        }
     }
 
     /// Records the producer's queue depth (sent, not yet acknowledged).
@@ -288,6 +302,7 @@ pub struct PipelineReport {
 pub async fn run_pipeline(
     pipeline: Arc<PipelineConfig>,
     shutdown: CancellationToken,
+    status: Option<&watch::Sender<PipelineStatus>>,
 ) -> Result<PipelineReport, RuntimeError> {
     let started = Instant::now();
     retry::Backoff::for_pipeline(&pipeline)
@@ -297,6 +312,23 @@ pub async fn run_pipeline(
         .await?;
 
     let stats = Arc::new(PipelineStats::new(&pipeline.name));
+    let sink_stats: Vec<Arc<crate::plugin::SinkStats>> = pipeline
+        .sinks
+        .iter()
+        .map(|sink| Arc::new(crate::plugin::SinkStats::new(&pipeline.name, &sink.name)))
+        .collect();
+    if let Some(status) = status {
+        let run = Arc::new(RunStats {
+            pipeline: stats.clone(),
+            sinks: pipeline
+                .sinks
+                .iter()
+                .map(|s| s.name.clone())
+                .zip(sink_stats.iter().cloned())
+                .collect(),
+        });
+        status.send_modify(|s| s.run = Some(run));
+    }
     let policy = Arc::new(errors::ErrorPolicy::new(&pipeline).await?);
     let (directive_tx, directive_rx) = watch::channel(SinkDirective::Run);
     // `stop` ends the source: on shutdown, or when a sink fails (then the
@@ -309,16 +341,18 @@ pub async fn run_pipeline(
     };
     // Each driver is its own task so that a busy source never starves the sinks.
     let sinks = (0..pipeline.sinks.len()).map(|index| {
-        let (rx, stop, sink_failed, pipeline, policy) = (
+        let (rx, stop, sink_failed, pipeline, policy, sink_stats) = (
             directive_rx.clone(),
             stop.clone(),
             sink_failed.clone(),
             pipeline.clone(),
             policy.clone(),
+            sink_stats[index].clone(),
         );
         let name = pipeline.name.clone();
         let task = tokio::spawn(async move {
-            let result = sink::run_sink(&pipeline, &pipeline.sinks[index], &policy, rx).await;
+            let result =
+                sink::run_sink(&pipeline, &pipeline.sinks[index], &policy, rx, sink_stats).await;
             if result.is_err() {
                 sink_failed.store(true, Ordering::SeqCst);
                 stop.cancel();
@@ -415,7 +449,8 @@ impl PipelineState {
 }
 
 /// A pipeline's state, restarts so far and last error, published by the
-/// supervisor for whoever watches (logs now, the worker's REST API later).
+/// supervisor for whoever watches (the run's progress display, the worker's
+/// REST API).
 #[derive(Debug, Clone)]
 pub struct PipelineStatus {
     /// Current state.
@@ -424,6 +459,8 @@ pub struct PipelineStatus {
     pub restarts: u32,
     /// The error of the last failed run, if any.
     pub last_error: Option<String>,
+    /// The live counters of the current run, once it has started.
+    pub run: Option<Arc<RunStats>>,
 }
 
 impl Default for PipelineStatus {
@@ -432,8 +469,18 @@ impl Default for PipelineStatus {
             state: PipelineState::Running,
             restarts: 0,
             last_error: None,
+            run: None,
         }
     }
+}
+
+/// The live counters of one run: the source side and each sink.
+#[derive(Debug)]
+pub struct RunStats {
+    /// Source and producer counters.
+    pub pipeline: Arc<PipelineStats>,
+    /// Per sink (name, counters).
+    pub sinks: Vec<(String, Arc<crate::plugin::SinkStats>)>,
 }
 
 /// Runs a pipeline and restarts it when it fails with a restartable error
@@ -454,7 +501,7 @@ pub async fn run_supervised(
     loop {
         status.send_modify(|s| s.state = PipelineState::Running);
         let started = Instant::now();
-        let error = match run_pipeline(pipeline.clone(), shutdown.clone()).await {
+        let error = match run_pipeline(pipeline.clone(), shutdown.clone(), Some(&status)).await {
             Ok(mut report) => {
                 report.restarts = restarts;
                 status.send_modify(|s| s.state = PipelineState::Finished);
@@ -512,15 +559,14 @@ pub async fn run_supervised(
 /// one fails for good the others are shut down gracefully. Returns one
 /// result per pipeline, in order.
 pub async fn run_pipelines(
-    pipelines: Vec<PipelineConfig>,
+    pipelines: Vec<(PipelineConfig, watch::Sender<PipelineStatus>)>,
     shutdown: CancellationToken,
 ) -> Vec<Result<PipelineReport, RuntimeError>> {
     let all_stop = shutdown.child_token();
-    let runs = pipelines.into_iter().map(|pipeline| {
+    let runs = pipelines.into_iter().map(|(pipeline, status)| {
         let stop = all_stop.clone();
         let pipeline = Arc::new(pipeline);
         async move {
-            let (status, _) = watch::channel(PipelineStatus::default());
             let result = run_supervised(pipeline.clone(), stop.clone(), status).await;
             if result.is_err() {
                 tracing::error!(pipeline = %pipeline.name, "pipeline failed; stopping the others");

@@ -126,8 +126,8 @@ pub async fn run_sink(
     instance: &PluginInstance<Box<dyn SinkConfig>>,
     policy: &ErrorPolicy,
     mut directives: watch::Receiver<SinkDirective>,
+    stats: Arc<SinkStats>,
 ) -> Result<SinkReport, RuntimeError> {
-    let stats = Arc::new(SinkStats::new(&pipeline.name, &instance.name));
     let mut driver = SinkDriver::start(pipeline, instance, policy, stats.clone()).await?;
     let outcome = driver.run(&mut directives).await;
     if let Err(error) = driver.sink.close().await {

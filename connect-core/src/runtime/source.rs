@@ -159,9 +159,13 @@ pub async fn run_source(
                 Err(error) => return Err(fail(error)),
             };
             match poll {
-                Poll::End => return Ok(SourceEnd::Exhausted),
+                Poll::End => {
+                    stats.set_progress(source.progress());
+                    return Ok(SourceEnd::Exhausted);
+                }
                 Poll::Records(records) => {
                     stats.add_polled(records.len() as u64);
+                    stats.set_progress(source.progress());
                     stats.queue_depth(producer.in_flight_count());
                     for mut record in records {
                         let outcome = match chain.apply(&mut record) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use connect_core::plugin::{BuildContext, Poll, Source};
+use connect_core::plugin::{BuildContext, Poll, Source, SourceProgress};
 use connect_core::{ConnectorError, ConnectorResult, Record, SourcePosition, Value};
 use csv::{ByteRecord, Position};
 use rand::rngs::StdRng;
@@ -61,6 +61,8 @@ struct Replay {
     delimiter: u8,
     /// Rows end with CRLF: their csv positions are one line and one byte early.
     crlf: bool,
+    /// Uncompressed size of the file, when known (for progress).
+    size: Option<u64>,
 }
 
 /// Where the rows come from.
@@ -148,10 +150,46 @@ impl Source for CsvReplaySource {
         Ok(Poll::Records(records))
     }
 
+    fn progress(&self) -> Option<SourceProgress> {
+        let replay = self.state.as_ref()?;
+        if self.config.repeat {
+            return None;
+        }
+        match &replay.rows {
+            Rows::Indexed { starts, next, .. } => Some(SourceProgress {
+                done: *next as u64,
+                total: starts.len() as u64,
+            }),
+            Rows::Stream { reader, .. } => {
+                let total = replay.size?;
+                let done = if replay.exhausted {
+                    total
+                } else {
+                    reader.position().byte().min(total)
+                };
+                Some(SourceProgress { done, total })
+            }
+        }
+    }
+
     async fn close(&mut self) -> ConnectorResult<()> {
         self.state = None;
         Ok(())
     }
+}
+
+/// The size of the file's content: its length, or for gzip the size its
+/// trailer records (exact for one member under 4 GiB, an estimate otherwise).
+fn uncompressed_size(path: &std::path::Path, gzip: bool) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let length = file.metadata().ok()?.len();
+    if !gzip {
+        return Some(length);
+    }
+    file.seek(std::io::SeekFrom::End(-4)).ok()?;
+    let mut trailer = [0u8; 4];
+    file.read_exact(&mut trailer).ok()?;
+    Some(u64::from(u32::from_le_bytes(trailer)))
 }
 
 fn open_error(
@@ -327,6 +365,7 @@ impl Replay {
             row,
             delimiter: config.delimiter as u8,
             crlf,
+            size: uncompressed_size(path, gzip),
         })
     }
 
