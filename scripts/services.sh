@@ -19,6 +19,21 @@
 # variables below, then stop and start one service mid-run with `down kafka` /
 # `up kafka` (the data directory is kept, as after a real broker restart).
 #
+# Extra Kafka listeners for security tests (none unless these are set; the
+# PLAINTEXT listener is always there and stays the inter-broker listener):
+#   SLUICE_KAFKA_SASL_PORT=P    a SASL_PLAINTEXT listener on 127.0.0.1:P with SCRAM-SHA-512
+#   SLUICE_KAFKA_SCRAM_USERS='alice:secret bob:other'
+#                               SCRAM-SHA-512 users, created when the storage is
+#                               formatted (first 'up', or after 'down --purge');
+#                               names and passwords: letters, digits, . _ -
+#   SLUICE_KAFKA_SSL_PORT=P     an SSL listener on 127.0.0.1:P, with
+#   SLUICE_KAFKA_SSL_KEY=FILE   the broker's PEM private key (PKCS#8, unencrypted)
+#   SLUICE_KAFKA_SSL_CERT=FILE  its PEM certificate (must name 127.0.0.1 and/or localhost)
+#   SLUICE_KAFKA_SSL_CA=FILE    optional: the CA's PEM certificate (appended to the chain)
+# The env file then also has KAFKA_SASL_BOOTSTRAP and/or KAFKA_SSL_BOOTSTRAP.
+# Pass the same variables to every 'up' of an instance: the listeners are part
+# of the configuration, which is written again on each start.
+#
 # Only Maven Central and crates.io are used: Kafka comes as jars from Maven
 # Central (no release tarball), s3s-fs is built with `cargo install`.
 set -euo pipefail
@@ -37,6 +52,13 @@ HOST=127.0.0.1
 KAFKA_PORT="${SLUICE_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-9093}"
 S3_PORT="${SLUICE_S3_PORT:-9000}"
+# Optional extra listeners (see the top of this file); empty means none.
+KAFKA_SASL_PORT="${SLUICE_KAFKA_SASL_PORT:-}"
+KAFKA_SCRAM_USERS="${SLUICE_KAFKA_SCRAM_USERS:-}"
+KAFKA_SSL_PORT="${SLUICE_KAFKA_SSL_PORT:-}"
+KAFKA_SSL_KEY="${SLUICE_KAFKA_SSL_KEY:-}"
+KAFKA_SSL_CERT="${SLUICE_KAFKA_SSL_CERT:-}"
+KAFKA_SSL_CA="${SLUICE_KAFKA_SSL_CA:-}"
 S3_REGION="${SLUICE_S3_REGION:-us-east-1}"
 # Fixed, local-only dev credentials; never used outside this machine.
 S3_ACCESS_KEY="${SLUICE_S3_ACCESS_KEY:-sluice}"
@@ -176,19 +198,81 @@ kafka_cli() {
     -Dlog4j2.configurationFile="$KAFKA_DIR/config/tools-log4j2.xml" -- "$@"
 }
 
+# Checks the optional listener settings before anything is written or started.
+check_kafka_security() {
+  local port user file
+  for port in "$KAFKA_SASL_PORT" "$KAFKA_SSL_PORT"; do
+    [[ -z $port || $port =~ ^[0-9]+$ ]] || die "kafka: listener port '$port' is not a number"
+  done
+  if [[ -n $KAFKA_SCRAM_USERS ]]; then
+    [[ -n $KAFKA_SASL_PORT ]] || die "kafka: SLUICE_KAFKA_SCRAM_USERS needs SLUICE_KAFKA_SASL_PORT"
+    for user in $KAFKA_SCRAM_USERS; do
+      [[ $user =~ ^[A-Za-z0-9._-]+:[A-Za-z0-9._-]+$ ]] ||
+        die "kafka: SLUICE_KAFKA_SCRAM_USERS entry '$user' is not name:password (letters, digits, . _ -)"
+    done
+  fi
+  if [[ -n $KAFKA_SSL_PORT ]]; then
+    [[ -n $KAFKA_SSL_KEY && -n $KAFKA_SSL_CERT ]] ||
+      die "kafka: SLUICE_KAFKA_SSL_PORT needs SLUICE_KAFKA_SSL_KEY and SLUICE_KAFKA_SSL_CERT (PEM files)"
+    for file in "$KAFKA_SSL_KEY" "$KAFKA_SSL_CERT" ${KAFKA_SSL_CA:+"$KAFKA_SSL_CA"}; do
+      [[ -r $file ]] || die "kafka: cannot read $file"
+    done
+  fi
+  return 0
+}
+
+# The listener lines of server.properties: PLAINTEXT (inter-broker) and
+# CONTROLLER always, SASL_PLAINTEXT and SSL when their ports are set.
+kafka_listener_config() {
+  local listeners="PLAINTEXT://$HOST:$KAFKA_PORT"
+  local map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n $KAFKA_SASL_PORT ]]; then
+    listeners+=",SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT"
+    map+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
+  if [[ -n $KAFKA_SSL_PORT ]]; then
+    listeners+=",SSL://$HOST:$KAFKA_SSL_PORT"
+    map+=",SSL:SSL"
+  fi
+  cat <<EOF
+listeners=$listeners,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=$map
+EOF
+  if [[ -n $KAFKA_SASL_PORT ]]; then
+    cat <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  fi
+  if [[ -n $KAFKA_SSL_PORT ]]; then
+    cat <<EOF
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$KAFKA_DIR/config/ssl-keystore.pem
+listener.name.ssl.ssl.client.auth=none
+EOF
+  fi
+}
+
 write_kafka_config() {
   mkdir -p "$KAFKA_DIR/config" "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
+  if [[ -n $KAFKA_SSL_PORT ]]; then
+    # Kafka reads a PEM "keystore": the private key followed by the certificate chain.
+    (
+      umask 077
+      cat "$KAFKA_SSL_KEY" "$KAFKA_SSL_CERT" ${KAFKA_SSL_CA:+"$KAFKA_SSL_CA"} >"$KAFKA_DIR/config/ssl-keystore.pem"
+    )
+  fi
   # Regenerated on every start: it is derived from the settings above, the state is in data/.
   cat >"$KAFKA_DIR/config/server.properties" <<EOF
 # Generated by scripts/services.sh; edits are overwritten on the next 'up'.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+$(kafka_listener_config)
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
 default.replication.factor=1
@@ -244,8 +328,14 @@ format_kafka() {
   local cluster_id
   cluster_id="$(kafka_cli kafka.tools.StorageTool random-uuid | tail -n 1)"
   log "kafka: formatting KRaft storage (cluster id $cluster_id)"
+  # SCRAM users live in the cluster metadata; format writes them into its first records.
+  local scram=() user
+  for user in $KAFKA_SCRAM_USERS; do
+    log "kafka: SCRAM-SHA-512 user ${user%%:*}"
+    scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%:*},password=${user#*:}]")
+  done
   kafka_cli kafka.tools.StorageTool format -t "$cluster_id" \
-    -c "$KAFKA_DIR/config/server.properties" >>"$KAFKA_OUT" 2>&1 ||
+    -c "$KAFKA_DIR/config/server.properties" ${scram[@]+"${scram[@]}"} >>"$KAFKA_OUT" 2>&1 ||
     { show_tail "$KAFKA_OUT"; die "kafka: storage format failed"; }
 }
 
@@ -348,6 +438,12 @@ export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=$S3_REGION
 EOF
+  if [[ -n $KAFKA_SASL_PORT ]]; then
+    echo "export KAFKA_SASL_BOOTSTRAP=$HOST:$KAFKA_SASL_PORT" >>"$SVC/env.tmp"
+  fi
+  if [[ -n $KAFKA_SSL_PORT ]]; then
+    echo "export KAFKA_SSL_BOOTSTRAP=$HOST:$KAFKA_SSL_PORT" >>"$SVC/env.tmp"
+  fi
   mv "$SVC/env.tmp" "$SVC/env"
 }
 
@@ -355,7 +451,7 @@ EOF
 check_ports_free() {
   local p busy=()
   if ((WANT_KAFKA)) && ! kafka_running; then
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT $KAFKA_SSL_PORT; do
       if port_open "$p"; then busy+=("$p"); fi
     done
   fi
@@ -379,6 +475,7 @@ pick_services() { # [kafka|s3]
 cmd_up() {
   pick_services "$@" || die "usage: $0 up [kafka|s3]"
   need java curl setsid flock
+  ((WANT_KAFKA)) && check_kafka_security
   ((WANT_KAFKA)) && install_kafka
   ((WANT_S3)) && install_s3
   check_ports_free
@@ -389,7 +486,9 @@ cmd_up() {
   ((WANT_KAFKA)) && wait_kafka
   write_env
   cat <<EOF
-Kafka  bootstrap  $HOST:$KAFKA_PORT   (logs: ${KAFKA_LOG#"$ROOT"/})
+Kafka  bootstrap  $HOST:$KAFKA_PORT   (logs: ${KAFKA_LOG#"$ROOT"/})${KAFKA_SASL_PORT:+
+Kafka  sasl       $HOST:$KAFKA_SASL_PORT   (SASL_PLAINTEXT, SCRAM-SHA-512)}${KAFKA_SSL_PORT:+
+Kafka  ssl        $HOST:$KAFKA_SSL_PORT   (SSL)}
 S3     endpoint   http://$HOST:$S3_PORT   region $S3_REGION, access key $S3_ACCESS_KEY  (log: ${S3_LOG#"$ROOT"/})
 Env for tests:    source ${SVC#"$ROOT"/}/env
 EOF

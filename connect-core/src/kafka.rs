@@ -1,11 +1,13 @@
 //! Kafka glue on rdkafka: client settings, topic creation, watermarks.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 
 use crate::config::pipeline::{KafkaConfig, TopicConfig};
 use crate::error::ConnectorError;
@@ -41,6 +43,19 @@ pub enum KafkaGlueError {
         /// The librdkafka error.
         source: Box<KafkaError>,
     },
+    /// The broker refused the client's credentials, or the TLS handshake
+    /// failed: the same settings fail the same way every time.
+    #[error("{what} at {bootstrap}: {reason}; {hint}")]
+    Security {
+        /// What failed, e.g. "authentication failed for user `alice`".
+        what: String,
+        /// The bootstrap servers.
+        bootstrap: String,
+        /// librdkafka's explanation.
+        reason: String,
+        /// Which settings to check.
+        hint: &'static str,
+    },
 }
 
 impl KafkaGlueError {
@@ -57,7 +72,7 @@ impl KafkaGlueError {
     /// partition is moving), as opposed to a settings or permission problem.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Client { .. } => false,
+            Self::Client { .. } | Self::Security { .. } => false,
             Self::Topic { .. } => true,
             Self::Call { source, .. } => is_transient(source),
         }
@@ -127,6 +142,7 @@ pub async fn ensure_topic(
     topic: &TopicConfig,
     timeout: Duration,
 ) -> Result<usize, KafkaGlueError> {
+    let probe = MetadataProbe::new(kafka)?;
     let admin: AdminClient<DefaultClientContext> =
         base_config(kafka)
             .create()
@@ -135,7 +151,7 @@ pub async fn ensure_topic(
                 bootstrap: kafka.bootstrap_servers.clone(),
                 source,
             })?;
-    if let Some(count) = partition_count(&admin, &topic.name, timeout)? {
+    if let Some(count) = probe.partition_count(&topic.name, timeout)? {
         if topic.partitions.is_some_and(|want| want as usize != count) {
             tracing::warn!(topic = %topic.name, existing = count, configured = ?topic.partitions, "topic exists with a different partition count; using it as it is");
         }
@@ -182,7 +198,7 @@ pub async fn ensure_topic(
     // Metadata can lag the creation for a moment; wait until the broker reports the partitions.
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        if let Some(count) = partition_count(&admin, &topic.name, timeout)? {
+        if let Some(count) = probe.partition_count(&topic.name, timeout)? {
             return Ok(count);
         }
         if std::time::Instant::now() > deadline {
@@ -195,21 +211,150 @@ pub async fn ensure_topic(
     }
 }
 
-fn partition_count(
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<Option<usize>, KafkaGlueError> {
-    let metadata =
-        tokio::task::block_in_place(|| admin.inner().fetch_metadata(Some(topic), timeout))
-            .map_err(|e| {
-                KafkaGlueError::call(topic, "cannot read metadata (is Kafka reachable?)", e)
+/// A client that reads topic metadata and watches the client's error events
+/// for failures no retry can fix (the broker refusing the credentials, a TLS
+/// handshake failing). librdkafka reports those only as events and keeps
+/// reconnecting, so a metadata request alone would just time out as if the
+/// broker were away, and be retried for the whole `retry_timeout`.
+struct MetadataProbe<'a> {
+    kafka: &'a KafkaConfig,
+    producer: BaseProducer<ProbeContext>,
+}
+
+impl<'a> MetadataProbe<'a> {
+    fn new(kafka: &'a KafkaConfig) -> Result<Self, KafkaGlueError> {
+        let producer = base_config(kafka)
+            .create_with_context(ProbeContext::default())
+            .map_err(|source| KafkaGlueError::Client {
+                role: "admin",
+                bootstrap: kafka.bootstrap_servers.clone(),
+                source,
             })?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len()))
+        Ok(Self { kafka, producer })
+    }
+
+    /// The partition count of `topic`, `None` if it does not exist (yet).
+    /// Asks in short rounds until `timeout`, checking the client's events
+    /// between rounds, so a security failure ends the wait at once.
+    fn partition_count(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Option<usize>, KafkaGlueError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let round = deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(100), Duration::from_secs(1));
+            let result = tokio::task::block_in_place(|| {
+                self.producer.client().fetch_metadata(Some(topic), round)
+            });
+            let error = match result {
+                Ok(metadata) => {
+                    return Ok(metadata
+                        .topics()
+                        .iter()
+                        .find(|t| {
+                            t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
+                        })
+                        .map(|t| t.partitions().len()))
+                }
+                Err(error) => error,
+            };
+            // Serves the client's queued events (each error reaches
+            // ProbeContext::error, each log line the log).
+            self.producer.poll(Duration::from_millis(50));
+            if let Some((code, reason)) = self.producer.context().failure() {
+                return Err(security_error(self.kafka, code, reason));
+            }
+            if Instant::now() >= deadline || !is_transient(&error) {
+                return Err(KafkaGlueError::call(
+                    topic,
+                    format!(
+                        "cannot read metadata (is Kafka reachable at {}?)",
+                        self.kafka.bootstrap_servers
+                    ),
+                    error,
+                ));
+            }
+        }
+    }
+}
+
+/// Client context of [`MetadataProbe`]: remembers the first security failure.
+#[derive(Debug, Default)]
+struct ProbeContext {
+    failure: Mutex<Option<(RDKafkaErrorCode, String)>>,
+}
+
+impl ProbeContext {
+    fn failure(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.failure.lock().ok().and_then(|failure| failure.clone())
+    }
+}
+
+impl rdkafka::ClientContext for ProbeContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error
+            .rdkafka_error_code()
+            .filter(|&c| is_security_failure(c))
+        {
+            Some(code) => {
+                tracing::debug!(target: "librdkafka", %error, reason, "security failure");
+                if let Ok(mut failure) = self.failure.lock() {
+                    failure.get_or_insert_with(|| (code, reason.to_owned()));
+                }
+            }
+            None => log_client_error(&error, reason),
+        }
+    }
+}
+
+impl ProducerContext for ProbeContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+/// Whether `code` says the client's credentials or TLS settings are wrong.
+pub fn is_security_failure(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::Authentication
+            | C::SaslAuthenticationFailed
+            | C::UnsupportedSASLMechanism
+            | C::IllegalSASLState
+            | C::SSL
+    )
+}
+
+/// The error for a security failure `code` seen by a client of `kafka`,
+/// naming the user and the settings to check.
+fn security_error(kafka: &KafkaConfig, code: RDKafkaErrorCode, reason: String) -> KafkaGlueError {
+    let bootstrap = kafka.bootstrap_servers.clone();
+    if code == RDKafkaErrorCode::SSL {
+        return KafkaGlueError::Security {
+            what: "TLS handshake failed".to_owned(),
+            bootstrap,
+            reason,
+            hint: "check kafka.properties ssl.ca.location (the CA that signed the broker's certificate) and security.protocol",
+        };
+    }
+    let user = kafka.properties.get("sasl.username").map_or_else(
+        || "(no sasl.username)".to_owned(),
+        |user| format!("`{user}`"),
+    );
+    KafkaGlueError::Security {
+        what: format!("authentication failed for user {user}"),
+        bootstrap,
+        reason,
+        hint: "check kafka.properties sasl.username/sasl.password and sasl.mechanism",
+    }
 }
 
 /// Whether a Kafka error is one a later attempt can get past: the broker or

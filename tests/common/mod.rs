@@ -425,3 +425,202 @@ impl Drop for PrivateService {
         let _ = self.script(&["down", "--purge"]);
     }
 }
+
+/// The SCRAM-SHA-512 user of [`SecureKafka`] (local test credentials only).
+pub const SCRAM_USER: &str = "sluice-test";
+/// That user's password.
+pub const SCRAM_PASSWORD: &str = "scram-test-secret";
+
+/// A private Kafka broker with two extra listeners besides PLAINTEXT: a
+/// SASL_PLAINTEXT one (SCRAM-SHA-512, user [`SCRAM_USER`]) and an SSL one
+/// whose CA, certificate and key are made with the `openssl` command, the
+/// certificate naming 127.0.0.1 and localhost. Started once per test binary
+/// by [`SecureKafka::shared`]; a watchdog process stops and purges it when
+/// the test process exits, however it exits.
+pub struct SecureKafka {
+    /// `host:port` of the PLAINTEXT listener (for checks from the tests).
+    pub plaintext: String,
+    /// `host:port` of the SASL_PLAINTEXT (SCRAM-SHA-512) listener.
+    pub sasl: String,
+    /// `host:port` of the SSL listener.
+    pub ssl: String,
+    /// The CA certificate (PEM) that signed the broker's certificate.
+    pub ca: PathBuf,
+    /// Another CA's certificate, which did not.
+    pub other_ca: PathBuf,
+}
+
+impl SecureKafka {
+    /// The broker of this test binary, started on first use.
+    pub fn shared() -> &'static SecureKafka {
+        static BROKER: std::sync::OnceLock<SecureKafka> = std::sync::OnceLock::new();
+        BROKER.get_or_init(SecureKafka::start)
+    }
+
+    fn start() -> SecureKafka {
+        let dir = std::env::temp_dir().join(unique("sluice-secure-kafka"));
+        let tls = dir.join("tls");
+        std::fs::create_dir_all(&tls).expect("create the broker's directory");
+        let ca = make_ca(&tls, "ca", "Sluice test CA");
+        let other_ca = make_ca(&tls, "other-ca", "Some other CA");
+        make_server_cert(&tls, "broker", "ca");
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let env = [
+            ("SLUICE_SERVICES_DIR", dir.display().to_string()),
+            ("SLUICE_KAFKA_PORT", ports[0].to_string()),
+            ("SLUICE_KAFKA_CONTROLLER_PORT", ports[1].to_string()),
+            ("SLUICE_KAFKA_SASL_PORT", ports[2].to_string()),
+            ("SLUICE_KAFKA_SSL_PORT", ports[3].to_string()),
+            (
+                "SLUICE_KAFKA_SCRAM_USERS",
+                format!("{SCRAM_USER}:{SCRAM_PASSWORD}"),
+            ),
+            (
+                "SLUICE_KAFKA_SSL_KEY",
+                tls.join("broker.key").display().to_string(),
+            ),
+            (
+                "SLUICE_KAFKA_SSL_CERT",
+                tls.join("broker.pem").display().to_string(),
+            ),
+            ("SLUICE_KAFKA_SSL_CA", ca.display().to_string()),
+        ];
+        let script = repo_root().join("scripts/services.sh");
+        // The watchdog runs in its own process group, so a Ctrl-C of the
+        // tests does not take it down with them before it cleaned up. It is
+        // never waited for: it outlives this process on purpose.
+        #[allow(clippy::zombie_processes)]
+        std::os::unix::process::CommandExt::process_group(
+            Command::new("bash")
+                .arg("-c")
+                .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" down kafka --purge; rm -rf "$3""#)
+                .arg("secure-kafka-watchdog")
+                .arg(std::process::id().to_string())
+                .arg(&script)
+                .arg(&dir)
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+            0,
+        )
+        .spawn()
+        .expect("spawn the broker's watchdog");
+        let output = Command::new(&script)
+            .args(["up", "kafka"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run scripts/services.sh");
+        assert!(
+            output.status.success(),
+            "services.sh up kafka with SASL and SSL listeners failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        SecureKafka {
+            plaintext: format!("127.0.0.1:{}", ports[0]),
+            sasl: format!("127.0.0.1:{}", ports[2]),
+            ssl: format!("127.0.0.1:{}", ports[3]),
+            ca,
+            other_ca,
+        }
+    }
+}
+
+/// Runs `openssl` with `args` in `dir`, failing the test with its output.
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (is it installed?)");
+    assert!(
+        output.status.success(),
+        "openssl {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A self-signed CA: `<name>.key` and `<name>.pem` in `dir`; returns the certificate's path.
+fn make_ca(dir: &Path, name: &str, common_name: &str) -> PathBuf {
+    let (key, cert, subject) = (
+        format!("{name}.key"),
+        format!("{name}.pem"),
+        format!("/CN={common_name}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-subj",
+            &subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    dir.join(cert)
+}
+
+/// A server certificate for 127.0.0.1 and localhost signed by CA `ca`:
+/// `<name>.key` (PKCS#8, as Kafka's PEM keystore wants) and `<name>.pem`.
+fn make_server_cert(dir: &Path, name: &str, ca: &str) {
+    let (key, csr, cert, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    std::fs::write(
+        dir.join(&ext),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the extensions file");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    let (ca_cert, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_cert,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &cert,
+            "-extfile",
+            &ext,
+        ],
+    );
+}
