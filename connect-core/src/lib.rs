@@ -31,3 +31,8 @@ pub use record::{Headers, Record, SourcePosition, TopicPartition, Value};
 /// direct dependency on `inventory`.
 #[doc(hidden)]
 pub use inventory;
+
+/// Re-exported so that connector crates derive `JsonSchema` for their config
+/// types (`use connect_core::schemars::{self, JsonSchema};`) without a
+/// direct dependency, and [`register_plugin!`] works from any crate.
+pub use schemars;

@@ -1,18 +1,20 @@
 //! Configuration of the `csv_replay` source.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use connect_core::plugin::{BuildContext, FieldIssue, Source, SourceConfig};
+use connect_core::schemars::{self, json_schema, JsonSchema, Schema, SchemaGenerator};
 use connect_core::ConnectorResult;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::source::CsvReplaySource;
 
 /// Replays a CSV file into Kafka, one record per row.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvReplayConfig {
     /// The CSV file, relative to the pipeline file's directory. A gzip file
@@ -60,7 +62,7 @@ fn default_delimiter() -> char {
 }
 
 /// The type of a CSV column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     /// Text, written as a JSON string.
@@ -85,7 +87,7 @@ impl fmt::Display for ColumnType {
 }
 
 /// Row order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Order {
     /// File order.
@@ -135,6 +137,40 @@ impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Writes `max` or `<records per second>/s`, which reads back as the same rate.
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rate::Max => serializer.serialize_str("max"),
+            Rate::PerSecond(per_second) => serializer.collect_str(&format_args!("{per_second}/s")),
+        }
+    }
+}
+
+/// What `Rate::from_str` accepts: `max`, or a count per unit.
+const RATE_PATTERN: &str = "^\\s*(max|\\+?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?\\s*/\\s*\
+    (s|sec|second|m|min|minute|h|hour))\\s*$";
+
+impl JsonSchema for Rate {
+    fn schema_name() -> Cow<'static, str> {
+        "Rate".into()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        "connect_csv_replay::config::Rate".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "rate",
+            "pattern": RATE_PATTERN,
+            "description": "`max` (as fast as Kafka takes them), or a positive count per unit: \
+                `N/s`, `N/min`, `N/h` (`1/s`, `200/s`, `30/min`).",
+        })
     }
 }
 
@@ -192,5 +228,31 @@ mod tests {
             .unwrap_err()
             .contains("is not a rate"));
         assert!("0/s".parse::<Rate>().unwrap_err().contains("positive"));
+    }
+
+    #[test]
+    fn rates_serialize_to_text_that_reads_back_and_matches_the_schema_pattern() {
+        let pattern = regex::Regex::new(RATE_PATTERN).expect("pattern compiles");
+        let pattern = |text: &str| pattern.is_match(text);
+        for text in [
+            "max",
+            "1/s",
+            "200/s",
+            "30/min",
+            "5000/h",
+            "0.5/s",
+            " 2 / sec ",
+        ] {
+            let rate: Rate = text.parse().expect(text);
+            let written = serde_json::to_value(rate).expect("serialize");
+            let written = written.as_str().expect("a string");
+            assert_eq!(written.parse::<Rate>(), Ok(rate), "{text} -> {written}");
+            assert!(pattern(text), "pattern rejects {text}");
+            assert!(pattern(written), "pattern rejects {written}");
+        }
+        for text in ["fast", "10", "1/day", "/s"] {
+            assert!(text.parse::<Rate>().is_err(), "{text}");
+            assert!(!pattern(text), "pattern accepts {text}");
+        }
     }
 }

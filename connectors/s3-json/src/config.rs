@@ -1,19 +1,21 @@
 //! Configuration of the `s3_json` sink.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use connect_core::config::units::HumanDuration;
 use connect_core::plugin::{BuildContext, FieldIssue, Sink, SinkConfig, SinkStats};
+use connect_core::schemars::{self, json_schema, JsonSchema, Schema, SchemaGenerator};
 use connect_core::ConnectorResult;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::partitioner::PartitionerConfig;
 use crate::sink::S3JsonSink;
 
 /// Writes records as JSON Lines objects to S3 (or any S3-compatible store).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3JsonConfig {
     /// Bucket name.
@@ -61,7 +63,7 @@ pub struct S3JsonConfig {
 }
 
 /// Compression of the object bodies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     /// Plain JSON Lines, `.json`.
@@ -82,7 +84,7 @@ impl Compression {
 }
 
 /// Whether uploads use `If-None-Match: *`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConditionalWrites {
     /// Find out: until known, a HEAD before each PUT *and* `If-None-Match: *`;
@@ -185,6 +187,31 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// What `ByteSize::parse` accepts as text (a YAML number is a count of bytes).
+const BYTE_SIZE_PATTERN: &str =
+    "^\\s*([0-9]+\\.?[0-9]*|\\.[0-9]+)\\s*([kKmMgGtT][iI]?[bB]|[kKmMgGtT]|[bB])?\\s*$";
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        "connect_s3_json::config::ByteSize".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "number"],
+            "format": "size",
+            "pattern": BYTE_SIZE_PATTERN,
+            "minimum": 0,
+            "description": "A size in bytes: a number, or a number and a unit, binary \
+                (`10KiB`, `64MiB`, `1GiB`) or decimal (`5MB`, `2GB`).",
+        })
     }
 }
 
@@ -300,6 +327,17 @@ mod tests {
         }
         assert_eq!(ByteSize(64 << 20).to_string(), "64MiB");
         assert_eq!(ByteSize(5_000_000).to_string(), "5000000B");
+        let pattern = regex::Regex::new(BYTE_SIZE_PATTERN).expect("pattern compiles");
+        for good in [
+            "123", "123B", "10KiB", "64MiB", "5MB", "2 gb", "1.5KiB", " 7k ",
+        ] {
+            assert!(pattern.is_match(good), "pattern rejects {good}");
+            assert!(parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "MiB", "12 parsecs", "-5", "1.2.3MB", "10Ki"] {
+            assert!(!pattern.is_match(bad), "pattern accepts {bad}");
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     fn from_json(value: serde_json::Value) -> Result<S3JsonConfig, String> {

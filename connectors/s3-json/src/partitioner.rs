@@ -15,9 +15,10 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use connect_core::plugin::FieldIssue;
 use connect_core::record::value_kind;
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::FieldPath;
 use connect_core::{Record, Value};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The folder Hive (and Athena, Glue) use for a null or empty partition value.
 pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -26,7 +27,7 @@ pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 pub const DEFAULT_PATH_FORMAT: &str = "year=%Y/month=%m/day=%d";
 
 /// Which partitioner lays out the objects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionerType {
     /// `partition=<kafka partition>`.
@@ -39,7 +40,7 @@ pub enum PartitionerType {
 }
 
 /// Which timestamp the time partitioner formats, when no `timestamp_field` is given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimestampSource {
     /// The Kafka record's timestamp (create or log-append time).
@@ -48,7 +49,7 @@ pub enum TimestampSource {
 }
 
 /// The `partitioner:` section of the sink.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartitionerConfig {
     /// `kafka` (default), `field` or `time`.

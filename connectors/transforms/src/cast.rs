@@ -57,11 +57,13 @@
 //!   text, and fields keep their order (Kafka Connect builds a `HashMap`).
 
 use crate::kind;
+use std::borrow::Cow;
 use std::fmt;
 use std::num::IntErrorKind;
 
 use connect_core::config::diagnostics::suggest;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, json_schema, JsonSchema, Schema, SchemaGenerator};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::de::{self, MapAccess, Visitor};
@@ -69,7 +71,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Number;
 
 /// Casts fields of the key or value, or the whole key or value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CastConfig {
     /// Which part of the record to cast: `value` (default) or `key`.
@@ -90,7 +92,7 @@ pub enum CastSpec {
 }
 
 /// A type to cast to, as Kafka Connect names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CastType {
     /// An 8-bit signed integer.
@@ -166,6 +168,32 @@ impl fmt::Display for CastType {
 impl<'de> Deserialize<'de> for CastSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(SpecVisitor)
+    }
+}
+
+/// What `SpecVisitor` reads: a type name, or a mapping of field paths to type names.
+impl JsonSchema for CastSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "CastSpec".into()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        "connect_transforms::cast::CastSpec".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let cast_type = generator.subschema_for::<CastType>();
+        json_schema!({
+            "description": "One type for the whole key or value, or a mapping of field paths to types.",
+            "anyOf": [
+                cast_type,
+                {
+                    "type": "object",
+                    "additionalProperties": cast_type,
+                    "minProperties": 1,
+                },
+            ],
+        })
     }
 }
 

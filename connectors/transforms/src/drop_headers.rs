@@ -9,11 +9,12 @@
 use std::collections::HashSet;
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorResult, Record};
 use serde::Deserialize;
 
 /// Removes every header with one of the given names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropHeadersConfig {
     /// The names of the headers to remove (at least one).

@@ -20,12 +20,13 @@
 
 use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 /// Replaces the key or value with one of its fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractFieldConfig {
     /// Which part of the record to replace: `value` (default) or `key`.

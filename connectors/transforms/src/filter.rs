@@ -7,11 +7,12 @@
 //! step. Dropped records are counted by the runtime, never silent.
 
 use connect_core::plugin::{Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorResult, Record};
 use serde::Deserialize;
 
 /// Drops every record it applies to; has no keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterConfig {}
 

@@ -16,13 +16,14 @@
 //!   "Only Map objects supported in absence of schema for [flattening]").
 
 use connect_core::plugin::{Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::Target;
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 use serde_json::Map;
 
 /// Flattens nested objects into top-level fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlattenConfig {
     /// `value` (default) or `key`: the part of the record to flatten (Kafka

@@ -4,11 +4,12 @@
 //! The name matches exactly (case matters); a header without a value counts.
 
 use connect_core::plugin::{FieldIssue, Predicate, PredicateConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorResult, Record};
 use serde::Deserialize;
 
 /// Holds when the record has a header named `name`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HasHeaderKeyConfig {
     /// The header name to look for.

@@ -29,12 +29,13 @@
 
 use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 /// Copies or moves fields of the key or value into headers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderFromConfig {
     /// The fields to read, as dotted paths (at least one).
@@ -49,7 +50,7 @@ pub struct HeaderFromConfig {
 }
 
 /// What happens to a field once its header is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// The field stays in the record.

@@ -14,12 +14,13 @@
 //! (quote a name that has a dot: `"a.b"`).
 
 use connect_core::plugin::{Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 /// Wraps the key or value in an object under one field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoistFieldConfig {
     /// `value` (default) or `key`: the part of the record to wrap (Kafka

@@ -39,12 +39,13 @@
 
 use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 /// Inserts record metadata and a static string into the key or value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsertFieldConfig {
     /// Which part of the record gets the fields: `value` (default) or `key`.

@@ -17,13 +17,14 @@
 //! (`123456789.5` becomes `1.23456792E8`).
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 use crate::header_from::header_bytes;
 
 /// Adds a header with a fixed value to every record.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsertHeaderConfig {
     /// The name of the header.

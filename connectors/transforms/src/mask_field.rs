@@ -36,13 +36,14 @@
 
 use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 use serde_json::Number;
 
 /// Masks fields of the key or value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaskFieldConfig {
     /// Which part of the record holds the fields: `value` (default) or `key`.

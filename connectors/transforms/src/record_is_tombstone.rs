@@ -6,11 +6,12 @@
 //! read a null Kafka value as no value at all.
 
 use connect_core::plugin::{Predicate, PredicateConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorResult, Record};
 use serde::Deserialize;
 
 /// Holds when the record is a tombstone. Takes no keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordIsTombstoneConfig {}
 

@@ -21,12 +21,13 @@
 use std::sync::Arc;
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorError, ConnectorResult, Record};
 use regex::Regex;
 use serde::Deserialize;
 
 /// Renames the topic when a regex matches all of it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegexRouterConfig {
     /// The regular expression; it must match the whole topic name for the

@@ -30,12 +30,13 @@ use crate::kind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::Target;
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 /// Keeps, drops and renames top-level fields of the key or value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceFieldConfig {
     /// Which part of the record to change: `value` (default) or `key`.

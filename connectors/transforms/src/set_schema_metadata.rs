@@ -20,12 +20,13 @@
 //! changed.
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::Target;
 use connect_core::{ConnectorResult, Record};
 use serde::Deserialize;
 
 /// Sets the schema name and/or version of the key or value, as headers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetSchemaMetadataConfig {
     /// Whose schema: `value` (default) or `key`.

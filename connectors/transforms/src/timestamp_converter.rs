@@ -44,12 +44,13 @@ use std::fmt::Write as _;
 use chrono::format::{Fixed, Item, Numeric, Pad, Parsed, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime};
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::{FieldPath, Target};
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Converts a timestamp between Unix time, formatted strings and dates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampConverterConfig {
     /// `value` (default) or `key`: the part of the record to convert in
@@ -74,7 +75,7 @@ pub struct TimestampConverterConfig {
 }
 
 /// The representation a timestamp is converted to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimestampType {
     /// A string formatted with `format`, in UTC.
@@ -90,7 +91,7 @@ pub enum TimestampType {
 }
 
 /// The unit of Unix times.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnixPrecision {
     /// Milliseconds since the epoch (the default).

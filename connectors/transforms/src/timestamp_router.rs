@@ -21,13 +21,14 @@
 use std::sync::Arc;
 
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorError, ConnectorResult, Record};
 use serde::Deserialize;
 
 use crate::timestamp_converter::SimpleDateFormat;
 
 /// Renames the topic from the old name and the record timestamp.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampRouterConfig {
     /// The new topic name: `${topic}` stands for the old name and

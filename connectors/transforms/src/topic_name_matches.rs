@@ -9,12 +9,13 @@
 //! are not supported (matching is always linear-time).
 
 use connect_core::plugin::{FieldIssue, Predicate, PredicateConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::{ConnectorError, ConnectorResult, Record};
 use regex::Regex;
 use serde::Deserialize;
 
 /// Holds when the record's topic matches `pattern` as a whole.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicNameMatchesConfig {
     /// A regular expression the whole topic name must match, e.g. `stocks-.*`.

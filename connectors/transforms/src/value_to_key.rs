@@ -24,12 +24,13 @@
 
 use crate::kind;
 use connect_core::plugin::{FieldIssue, Outcome, Transform, TransformConfig};
+use connect_core::schemars::{self, JsonSchema};
 use connect_core::transform::FieldPath;
 use connect_core::{ConnectorError, ConnectorResult, Record, Value};
 use serde::Deserialize;
 
 /// Replaces the key with fields copied from the value.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValueToKeyConfig {
     /// The value's fields that make the new key, in order, as dotted paths
