@@ -642,7 +642,33 @@ pub fn router(state: Shared, token: Option<String>) -> Router {
     };
     api.merge(open)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
+        .layer(axum::middleware::map_response(redact_response))
         .with_state(state)
+}
+
+/// Every response body with the registered secrets redacted (values that
+/// came from `${env:...}` / `${file:...}` references and values of
+/// secret-looking keys): definitions, error messages, metrics.
+async fn redact_response(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read the response: {error}"),
+            )
+            .into_response()
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    match connect_core::secrets::redact(&text) {
+        std::borrow::Cow::Borrowed(_) => Response::from_parts(parts, axum::body::Body::from(bytes)),
+        std::borrow::Cow::Owned(redacted) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(redacted))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -801,7 +827,7 @@ async fn list(
 fn info_of(info: &PipelineInfo) -> ConnectorInfo {
     ConnectorInfo {
         name: info.name.clone(),
-        config: PipelineDefinition(info.definition.clone()),
+        config: PipelineDefinition(connect_core::secrets::redact_json(&info.definition)),
         tasks: vec![TaskId {
             connector: info.name.clone(),
             task: 0,
@@ -903,7 +929,7 @@ async fn get_config(
     Path(name): Path<String>,
 ) -> ApiResult<Json<PipelineDefinition>> {
     Ok(Json(PipelineDefinition(
-        state.worker.get(&name)?.definition,
+        connect_core::secrets::redact_json(&state.worker.get(&name)?.definition),
     )))
 }
 
