@@ -109,6 +109,25 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// A JSON request body whose rejections (not JSON, wrong content type, too
+/// large) are answered as [`ErrorBody`] with axum's status, like every other error.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The shapes of requests and responses (serialized as they are documented).
 // ---------------------------------------------------------------------------
@@ -869,19 +888,16 @@ fn status_of(info: &PipelineInfo, worker_id: &str) -> ConnectorStatus {
     request_body(content = CreateBody, description = "The pipeline's name and definition"),
     responses(
         (status = 201, description = "Created and started", body = ConnectorInfo),
-        (status = 400, description = "Not `{\"name\", \"config\"}`, an invalid name, or an invalid definition (`errors` lists every problem with its field); `text/plain` when the body is not JSON", content(
-            (ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "Not `{\"name\", \"config\"}`, an invalid name, or an invalid definition (`errors` lists every problem with its field); also when the body is not valid JSON", body = ErrorBody),
         (status = 404, description = "Only if a concurrent DELETE removed the new pipeline before it could be described", body = ErrorBody),
         (status = 409, description = "A pipeline of that name exists", body = ErrorBody),
-        (status = 413, description = "The body is larger than 2 MB", body = String, content_type = "text/plain"),
-        (status = 415, description = "No `Content-Type: application/json`", body = String, content_type = "text/plain"),
+        (status = 413, description = "The body is larger than 2 MB", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
         (status = 500, description = "Kafka failed while storing the definition", body = ErrorBody),
     ),
 )]
-async fn create(State(state): State<Shared>, body: Json<Value>) -> ApiResult<Response> {
-    let body: CreateBody = serde_json::from_value(body.0).map_err(|e| {
+async fn create(State(state): State<Shared>, ApiJson(body): ApiJson<Value>) -> ApiResult<Response> {
+    let body: CreateBody = serde_json::from_value(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("expected {{\"name\": ..., \"config\": {{...}}}}: {e}"),
@@ -948,21 +964,18 @@ async fn get_config(
     responses(
         (status = 200, description = "Replaced", body = ConnectorInfo),
         (status = 201, description = "Created and started", body = ConnectorInfo),
-        (status = 400, description = "Not a JSON object, a `name` that differs, an invalid name, or an invalid definition (`errors` lists every problem with its field); `text/plain` when the body is not JSON", content(
-            (ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "Not a JSON object, a `name` that differs, an invalid name, or an invalid definition (`errors` lists every problem with its field); also when the body is not valid JSON", body = ErrorBody),
         (status = 404, description = "Only if a concurrent DELETE removed the pipeline before it could be described", body = ErrorBody),
         (status = 409, description = "The pipeline is defined by a file of the pipelines directory", body = ErrorBody),
-        (status = 413, description = "The body is larger than 2 MB", body = String, content_type = "text/plain"),
-        (status = 415, description = "No `Content-Type: application/json`", body = String, content_type = "text/plain"),
+        (status = 413, description = "The body is larger than 2 MB", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
         (status = 500, description = "Kafka failed while storing the definition", body = ErrorBody),
     ),
 )]
 async fn put_config(
     State(state): State<Shared>,
     Path(name): Path<String>,
-    Json(config): Json<Value>,
+    ApiJson(config): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let created = state.worker.put_config(&name, config).await?;
     let info = state.worker.get(&name)?;
@@ -1003,21 +1016,18 @@ fn merge_patch(target: &mut Value, patch: &Value) {
     request_body(content = Object, description = "A JSON merge patch of the definition, e.g. `{\"source\": {\"rate\": \"max\"}}`"),
     responses(
         (status = 200, description = "Replaced", body = ConnectorInfo),
-        (status = 400, description = "The patched definition is invalid (`errors` lists every problem with its field); `text/plain` when the body is not JSON", content(
-            (ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "The patched definition is invalid (`errors` lists every problem with its field); also when the body is not valid JSON", body = ErrorBody),
         (status = 404, description = "No pipeline of that name", body = ErrorBody),
         (status = 409, description = "The pipeline is defined by a file of the pipelines directory", body = ErrorBody),
-        (status = 413, description = "The body is larger than 2 MB", body = String, content_type = "text/plain"),
-        (status = 415, description = "No `Content-Type: application/json`", body = String, content_type = "text/plain"),
+        (status = 413, description = "The body is larger than 2 MB", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
         (status = 500, description = "Kafka failed while storing the definition", body = ErrorBody),
     ),
 )]
 async fn patch_config(
     State(state): State<Shared>,
     Path(name): Path<String>,
-    Json(patch): Json<Value>,
+    ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult<Json<ConnectorInfo>> {
     let mut definition = state.worker.get(&name)?.definition;
     merge_patch(&mut definition, &patch);
@@ -1241,21 +1251,18 @@ struct OffsetEntry {
     request_body(content = Offsets, description = "The offsets to set, in the form `GET` returns"),
     responses(
         (status = 200, description = "Set", body = Message),
-        (status = 400, description = "Not `{\"offsets\": [{\"partition\", \"offset\"}]}`, a sink the pipeline does not have, a sink entry without `kafka_partition` or `kafka_offset`, or a source entry for a pipeline without a source; `text/plain` when the body is not JSON", content(
-            (ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "Not `{\"offsets\": [{\"partition\", \"offset\"}]}`, a sink the pipeline does not have, a sink entry without `kafka_partition` or `kafka_offset`, or a source entry for a pipeline without a source; also when the body is not valid JSON", body = ErrorBody),
         (status = 404, description = "No pipeline of that name", body = ErrorBody),
         (status = 409, description = "The pipeline is not STOPPED", body = ErrorBody),
-        (status = 413, description = "The body is larger than 2 MB", body = String, content_type = "text/plain"),
-        (status = 415, description = "No `Content-Type: application/json`", body = String, content_type = "text/plain"),
+        (status = 413, description = "The body is larger than 2 MB", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
         (status = 500, description = "Kafka failed while storing the offsets", body = ErrorBody),
     ),
 )]
 async fn patch_offsets(
     State(state): State<Shared>,
     Path(name): Path<String>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Message>> {
     let config = state.worker.stopped_config(&name)?;
     let body: OffsetsBody = serde_json::from_value(body).map_err(|e| {
@@ -1401,18 +1408,15 @@ async fn plugins() -> ApiResult<Json<Vec<PluginInfo>>> {
     request_body(content = Object, description = "The plugin's config: the keys of its section of a pipeline definition, e.g. `{\"bucket\": \"b\"}` for `s3_json`"),
     responses(
         (status = 200, description = "The outcome, valid or not", body = ValidateResponse),
-        (status = 400, description = "The body is not JSON (`text/plain`); `application/json` if the config could not be serialized again for the check", content(
-            (ErrorBody = "application/json"),
-            (String = "text/plain"),
-        )),
+        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
         (status = 404, description = "No plugin of that name is registered", body = ErrorBody),
-        (status = 413, description = "The body is larger than 2 MB", body = String, content_type = "text/plain"),
-        (status = 415, description = "No `Content-Type: application/json`", body = String, content_type = "text/plain"),
+        (status = 413, description = "The body is larger than 2 MB", body = ErrorBody),
+        (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
     ),
 )]
 async fn validate(
     Path(plugin): Path<String>,
-    Json(config): Json<Value>,
+    ApiJson(config): ApiJson<Value>,
 ) -> ApiResult<Json<ValidateResponse>> {
     let text = serde_json::to_string_pretty(&config)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -1590,11 +1594,10 @@ mod tests {
                         .is_some_and(|d| !d.is_empty()),
                     "{what} {status}: no description"
                 );
-                // Errors are ErrorBody, but for axum's plain-text body
-                // rejections and the Health body of a starting worker.
-                let plain = status == "413" || status == "415";
+                // Errors are ErrorBody (body rejections included), but for
+                // the Health body of a starting worker.
                 let starting = path == "/health" && status == "503";
-                if status.starts_with(['4', '5']) && !plain && !starting {
+                if status.starts_with(['4', '5']) && !starting {
                     assert!(
                         has_error_body(response),
                         "{what} {status}: not an ErrorBody"
@@ -1612,15 +1615,11 @@ mod tests {
                 );
                 assert!(has("404"), "{what}: no 404 for an unknown `{name}`");
             }
-            // A JSON body: 400 as ErrorBody or as axum's plain-text rejection, 413, 415.
+            // A JSON body: 400, 413 and 415, all as ErrorBody.
             if let Some(body) = operation.get("requestBody") {
                 assert!(
                     body["content"]["application/json"]["schema"].is_object(),
                     "{what}: request body without a JSON schema"
-                );
-                assert!(
-                    operation["responses"]["400"]["content"]["text/plain"].is_object(),
-                    "{what}: the JSON extractor's plain-text 400 is not documented"
                 );
                 assert!(
                     has("400") && has("413") && has("415"),

@@ -229,6 +229,19 @@ async fn the_rest_api_manages_pipelines_end_to_end() {
         "{error}"
     );
 
+    // A body that is not JSON gets the same error shape.
+    let response = worker
+        .client
+        .post(worker.url("/connectors"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(error["error_code"], 400, "{error}");
+
     // Create a replay slow enough to watch.
     let (status, created) = worker
         .call(
