@@ -537,6 +537,7 @@ async fn offsets(pipeline: PipelineConfig, action: OffsetsAction) -> anyhow::Res
     };
     use connect_core::runtime::sink::group_id;
     let kafka = &pipeline.kafka;
+    connect_core::kafka::check_access(kafka, &pipeline.topic.name, Duration::from_secs(30))?;
     match action {
         OffsetsAction::Get { .. } => {
             let positions = tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))?;

@@ -211,6 +211,19 @@ pub async fn ensure_topic(
     }
 }
 
+/// Checks that Kafka accepts the settings (reachable, credentials, TLS) by
+/// reading `topic`'s metadata: a security failure is reported at once, as a
+/// [`KafkaGlueError::Security`], instead of a timeout much later.
+pub fn check_access(
+    kafka: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(), KafkaGlueError> {
+    MetadataProbe::new(kafka)?
+        .partition_count(topic, timeout)
+        .map(|_| ())
+}
+
 /// A client that reads topic metadata and watches the client's error events
 /// for failures no retry can fix (the broker refusing the credentials, a TLS
 /// handshake failing). librdkafka reports those only as events and keeps
