@@ -34,6 +34,7 @@ impl Worker {
         let process = Running(Some(
             services
                 .sluice()
+                .current_dir(common::repo_root())
                 .arg("worker")
                 .arg(&file)
                 .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -134,7 +135,8 @@ fn stock_config(name: &str, rate: &str) -> Value {
         "topic": {"name": name, "partitions": 3},
         "source": {
             "type": "csv_replay",
-            "path": common::dataset().display().to_string(),
+            // Relative, as in the README: against the worker's working directory.
+            "path": "data/indexProcessed.csv",
             "key_column": "Index",
             "rate": rate,
         },

@@ -437,6 +437,13 @@ impl Worker {
         if inherits_kafka {
             config.kafka = self.settings.kafka.clone();
         }
+        if *origin == Origin::Api {
+            // Relative paths in an API pipeline (a CSV file) resolve against
+            // the worker's working directory.
+            if let Ok(cwd) = std::env::current_dir() {
+                config.file = cwd.join(name);
+            }
+        }
         Ok(config)
     }
 
