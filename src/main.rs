@@ -13,6 +13,7 @@ use connect_core::runtime::{run_pipelines, PipelineReport};
 use tokio_util::sync::CancellationToken;
 
 mod api;
+mod catalog;
 mod progress;
 mod serve;
 
@@ -75,6 +76,13 @@ enum Command {
     Offsets {
         #[command(subcommand)]
         action: OffsetsAction,
+    },
+    /// The bucket as a data catalog table: `catalog crawl` infers a table
+    /// from the JSON Lines objects under a prefix, as a Glue crawler would,
+    /// and prints it as a Glue CreateTable input and Athena DDL.
+    Catalog {
+        #[command(subcommand)]
+        action: catalog::CatalogAction,
     },
     /// List the registered plugins; `plugins describe <type>` prints every
     /// key of a plugin's config with its type, default and description.
@@ -259,6 +267,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(offsets(pipeline, action))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Catalog { action } => catalog::run(action),
         Command::Run { files, no_progress } => {
             let (pipelines, errors) = load_all(&files);
             if !errors.is_empty() {
