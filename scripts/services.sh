@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Local dev/test services for Sluice: a real Kafka broker (KRaft, single node)
-# and an S3-protocol server (s3s-fs).
+# Local dev/test services for Sluice: a real Kafka broker (KRaft, single node),
+# an S3-protocol server (s3s-fs) and an AWS Glue API server (moto).
 #
-#   scripts/services.sh up [kafka|s3]   install what is missing, start what is stopped, wait until ready
-#   scripts/services.sh down [kafka|s3] [--purge]
-#                                       stop both, or one (--purge also deletes its data, never the cache)
-#   scripts/services.sh status          exit 0 if both are running, 3 otherwise
+#   scripts/services.sh up [kafka|s3|glue]
+#                                       install what is missing, start what is stopped, wait until ready
+#   scripts/services.sh down [kafka|s3|glue] [--purge]
+#                                       stop all three, or one (--purge also deletes its data, never the cache)
+#   scripts/services.sh status          exit 0 if all three are running, 3 otherwise
 #   scripts/services.sh kafka-cli CLASS [ARGS...]
 #                                       run a Kafka tool class from the same jars, e.g.
 #                                       org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
@@ -13,7 +14,13 @@
 # Everything lives under <repo>/.services/ (or SLUICE_SERVICES_DIR). Downloads and
 # built binaries go to <repo>/.services/cache/ unless SLUICE_SERVICES_CACHE points
 # elsewhere (so CI and other clones can share one cache). After `up`,
-# `source .services/env` gives KAFKA_BOOTSTRAP, S3_ENDPOINT and AWS_* for tests.
+# `source .services/env` gives KAFKA_BOOTSTRAP, S3_ENDPOINT, GLUE_ENDPOINT and
+# AWS_* for tests.
+#
+# The Glue server is moto's (`moto_server`, pinned by SLUICE_MOTO_VERSION) on
+# SLUICE_GLUE_PORT (5000), installed with pip into a venv in the cache. It
+# accepts any credentials and keeps its catalog in memory only: `down glue`
+# (or a restart) forgets every database, table and partition.
 #
 # Fault tests start private instances with SLUICE_SERVICES_DIR and the port
 # variables below, then stop and start one service mid-run with `down kafka` /
@@ -34,8 +41,9 @@
 # Pass the same variables to every 'up' of an instance: the listeners are part
 # of the configuration, which is written again on each start.
 #
-# Only Maven Central and crates.io are used: Kafka comes as jars from Maven
-# Central (no release tarball), s3s-fs is built with `cargo install`.
+# Only Maven Central, crates.io and PyPI are used: Kafka comes as jars from
+# Maven Central (no release tarball), s3s-fs is built with `cargo install`,
+# moto is installed with pip (needs python3 with its venv module).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,11 +55,13 @@ LOG4J_VERSION="${SLUICE_LOG4J_VERSION:-2.26.1}"
 # Kafka's pom asks for slf4j-api 1.7; pin 2.x so the log4j-slf4j2-impl binding is picked up.
 SLF4J_VERSION="${SLUICE_SLF4J_VERSION:-2.0.17}"
 S3S_VERSION="${SLUICE_S3S_VERSION:-0.14.1}"
+MOTO_VERSION="${SLUICE_MOTO_VERSION:-5.2.5}"
 
 HOST=127.0.0.1
 KAFKA_PORT="${SLUICE_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${SLUICE_KAFKA_CONTROLLER_PORT:-9093}"
 S3_PORT="${SLUICE_S3_PORT:-9000}"
+GLUE_PORT="${SLUICE_GLUE_PORT:-5000}"
 # Optional extra listeners (see the top of this file); empty means none.
 KAFKA_SASL_PORT="${SLUICE_KAFKA_SASL_PORT:-}"
 KAFKA_SCRAM_USERS="${SLUICE_KAFKA_SCRAM_USERS:-}"
@@ -68,6 +78,8 @@ READY_TIMEOUT="${SLUICE_SERVICES_TIMEOUT:-120}"
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 S3S_ROOT="$CACHE/s3s-fs-$S3S_VERSION"
 S3S_BIN="$S3S_ROOT/bin/s3s-fs"
+MOTO_ROOT="$CACHE/moto-$MOTO_VERSION"
+MOTO_BIN="$MOTO_ROOT/bin/moto_server"
 
 KAFKA_DIR="$SVC/kafka"
 KAFKA_PID="$KAFKA_DIR/kafka.pid"
@@ -76,6 +88,9 @@ KAFKA_OUT="$KAFKA_DIR/logs/stdout.log"
 S3_DIR="$SVC/s3"
 S3_PID="$S3_DIR/s3s-fs.pid"
 S3_LOG="$S3_DIR/s3s-fs.log"
+GLUE_DIR="$SVC/glue"
+GLUE_PID="$GLUE_DIR/moto.pid"
+GLUE_LOG="$GLUE_DIR/moto.log"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -98,6 +113,7 @@ pid_alive() { # pidfile marker
 
 kafka_running() { pid_alive "$KAFKA_PID" 'kafka.Kafka'; }
 s3_running() { pid_alive "$S3_PID" 's3s-fs'; }
+glue_running() { pid_alive "$GLUE_PID" 'moto_server'; }
 
 show_tail() { # file...
   local f
@@ -428,12 +444,65 @@ wait_s3() {
   log "s3: ready ($((SECONDS - t0)) s)"
 }
 
+# ---------------------------------------------------------------- Glue (moto)
+
+install_glue() {
+  [[ -f $MOTO_ROOT/.complete ]] && return 0
+  need python3
+  log "glue: installing moto[server]==$MOTO_VERSION from PyPI into $MOTO_ROOT"
+  local t0=$SECONDS
+  rm -rf "$MOTO_ROOT"
+  python3 -m venv "$MOTO_ROOT" ||
+    die "glue: python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)"
+  "$MOTO_ROOT/bin/python" -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
+    die "glue: pip install moto[server]==$MOTO_VERSION failed (try another SLUICE_MOTO_VERSION)"
+  [[ -x $MOTO_BIN ]] || die "glue: moto $MOTO_VERSION installed no $MOTO_BIN"
+  touch "$MOTO_ROOT/.complete"
+  log "glue: installed moto $MOTO_VERSION ($((SECONDS - t0)) s)"
+}
+
+glue_ready() {
+  # Any HTTP status means the server is answering.
+  local code
+  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$HOST:$GLUE_PORT/" || true)"
+  [[ -n $code && $code != 000 ]]
+}
+
+start_glue() {
+  if glue_running; then
+    log "glue: already running (pid $(<"$GLUE_PID"))"
+    return 0
+  fi
+  rm -f "$GLUE_PID"
+  mkdir -p "$GLUE_DIR"
+  log "glue: starting moto $MOTO_VERSION on http://$HOST:$GLUE_PORT"
+  launch "$GLUE_PID" "$GLUE_LOG" "$GLUE_DIR" \
+    "$MOTO_BIN" -H "$HOST" -p "$GLUE_PORT"
+}
+
+wait_glue() {
+  local t0=$SECONDS
+  until glue_ready; do
+    if ! glue_running; then
+      show_tail "$GLUE_LOG"
+      die "glue: process exited during startup"
+    fi
+    if ((SECONDS - t0 >= READY_TIMEOUT)); then
+      show_tail "$GLUE_LOG"
+      die "glue: not answering after $READY_TIMEOUT s"
+    fi
+    sleep 0.5
+  done
+  log "glue: ready ($((SECONDS - t0)) s)"
+}
+
 # ---------------------------------------------------------------- commands
 
 write_env() {
   cat >"$SVC/env.tmp" <<EOF
 export KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
 export S3_ENDPOINT=http://$HOST:$S3_PORT
+export GLUE_ENDPOINT=http://$HOST:$GLUE_PORT
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=$S3_REGION
@@ -458,31 +527,39 @@ check_ports_free() {
   if ((WANT_S3)) && ! s3_running; then
     if port_open "$S3_PORT"; then busy+=("$S3_PORT"); fi
   fi
+  if ((WANT_GLUE)) && ! glue_running; then
+    if port_open "$GLUE_PORT"; then busy+=("$GLUE_PORT"); fi
+  fi
   ((${#busy[@]} == 0)) ||
     die "port(s) ${busy[*]} in use by a process this script did not start (another clone's services? see 'ss -ltnp')"
 }
 
-# Which services a command applies to: both by default, or the one named.
-pick_services() { # [kafka|s3]
+# Which services a command applies to: all three by default, or the one named.
+pick_services() { # [kafka|s3|glue]
   case "${1:-}" in
-    '') WANT_KAFKA=1 WANT_S3=1 ;;
-    kafka) WANT_KAFKA=1 WANT_S3=0 ;;
-    s3) WANT_KAFKA=0 WANT_S3=1 ;;
+    '') WANT_KAFKA=1 WANT_S3=1 WANT_GLUE=1 ;;
+    kafka) WANT_KAFKA=1 WANT_S3=0 WANT_GLUE=0 ;;
+    s3) WANT_KAFKA=0 WANT_S3=1 WANT_GLUE=0 ;;
+    glue) WANT_KAFKA=0 WANT_S3=0 WANT_GLUE=1 ;;
     *) return 1 ;;
   esac
 }
 
 cmd_up() {
-  pick_services "$@" || die "usage: $0 up [kafka|s3]"
-  need java curl setsid flock
+  pick_services "$@" || die "usage: $0 up [kafka|s3|glue]"
+  need curl setsid flock
+  ((WANT_KAFKA)) && need java
   ((WANT_KAFKA)) && check_kafka_security
   ((WANT_KAFKA)) && install_kafka
   ((WANT_S3)) && install_s3
+  ((WANT_GLUE)) && install_glue
   check_ports_free
-  # Start both before waiting, so the two startups overlap.
+  # Start all before waiting, so the startups overlap.
   ((WANT_KAFKA)) && start_kafka
   ((WANT_S3)) && start_s3
+  ((WANT_GLUE)) && start_glue
   ((WANT_S3)) && wait_s3
+  ((WANT_GLUE)) && wait_glue
   ((WANT_KAFKA)) && wait_kafka
   write_env
   cat <<EOF
@@ -490,6 +567,7 @@ Kafka  bootstrap  $HOST:$KAFKA_PORT   (logs: ${KAFKA_LOG#"$ROOT"/})${KAFKA_SASL_
 Kafka  sasl       $HOST:$KAFKA_SASL_PORT   (SASL_PLAINTEXT, SCRAM-SHA-512)}${KAFKA_SSL_PORT:+
 Kafka  ssl        $HOST:$KAFKA_SSL_PORT   (SSL)}
 S3     endpoint   http://$HOST:$S3_PORT   region $S3_REGION, access key $S3_ACCESS_KEY  (log: ${S3_LOG#"$ROOT"/})
+Glue   endpoint   http://$HOST:$GLUE_PORT   moto $MOTO_VERSION, in memory, any credentials  (log: ${GLUE_LOG#"$ROOT"/})
 Env for tests:    source ${SVC#"$ROOT"/}/env
 EOF
 }
@@ -499,18 +577,21 @@ cmd_down() {
   while (($#)); do
     case "$1" in
       --purge) purge=1 ;;
-      kafka | s3) which=$1 ;;
-      *) die "usage: $0 down [kafka|s3] [--purge]" ;;
+      kafka | s3 | glue) which=$1 ;;
+      *) die "usage: $0 down [kafka|s3|glue] [--purge]" ;;
     esac
     shift
   done
   pick_services "$which"
   ((WANT_KAFKA)) && stop_pid "$KAFKA_PID" 'kafka.Kafka' kafka
   ((WANT_S3)) && stop_pid "$S3_PID" 's3s-fs' s3
+  ((WANT_GLUE)) && stop_pid "$GLUE_PID" 'moto_server' glue
   if ((purge)); then
-    log "purging ${which:-Kafka and S3} data (cache kept)"
+    log "purging ${which:-Kafka, S3 and Glue} data (cache kept)"
     ((WANT_KAFKA)) && rm -rf "$KAFKA_DIR/data"
     ((WANT_S3)) && rm -rf "$S3_DIR/data"
+    # moto keeps its catalog in memory; only its log is on disk.
+    ((WANT_GLUE)) && rm -rf "$GLUE_DIR"
     [[ -n $which ]] || rm -f "$SVC/env"
   fi
   return 0
@@ -528,6 +609,12 @@ cmd_status() {
     echo "s3:    running (pid $(<"$S3_PID"), http://$HOST:$S3_PORT)"
   else
     echo "s3:    stopped"
+    rc=3
+  fi
+  if glue_running; then
+    echo "glue:  running (pid $(<"$GLUE_PID"), http://$HOST:$GLUE_PORT)"
+  else
+    echo "glue:  stopped"
     rc=3
   fi
   return "$rc"
@@ -551,7 +638,7 @@ main() {
       kafka_cli "$@"
       ;;
     *)
-      sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
       exit 2
       ;;
   esac

@@ -7,12 +7,15 @@
 //! objects spread over the partitions, infers the columns and their types
 //! ([`infer`]), names them so that Athena takes them ([`table`]), and prints
 //! the table as a Glue `CreateTable` input ([`glue`]) and as Athena DDL
-//! ([`athena`]). Everything but the S3 calls in this file is pure.
+//! ([`athena`]). With `--register` it also creates or updates the table and
+//! its partitions through the Glue API ([`register`]). Everything but the S3
+//! calls in this file is pure.
 
 pub mod athena;
 pub mod glue;
 pub mod infer;
 pub mod layout;
+pub mod register;
 pub mod table;
 
 use std::io::BufRead;
@@ -46,6 +49,9 @@ pub enum OutputFormat {
     Ddl,
     /// The Glue JSON, then the DDL.
     Both,
+    /// Neither (with `--register`: what was registered is printed instead).
+    #[value(name = "none")]
+    Nothing,
 }
 
 /// `sluice catalog crawl` arguments.
@@ -63,8 +69,9 @@ pub struct CrawlArgs {
     /// the pipeline sink's `endpoint`; for an s3:// URL, $S3_ENDPOINT; else AWS.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
-    /// AWS region. Default: the pipeline sink's `region`, else the AWS chain
-    /// (AWS_REGION, profile), else us-east-1.
+    /// AWS region (of S3, and of Glue with --register). Default: the
+    /// pipeline sink's `region`, else the AWS chain (AWS_REGION, profile),
+    /// else us-east-1.
     #[arg(long)]
     pub region: Option<String>,
     /// Table name. Default: the topic (or the prefix's last folder), with
@@ -82,14 +89,25 @@ pub struct CrawlArgs {
     /// Most lines read from each object read (default: every line).
     #[arg(long, value_name = "N")]
     pub max_lines: Option<usize>,
-    /// What to print on stdout: `glue`, `ddl` or `both`.
-    #[arg(long, value_enum, default_value = "both")]
-    pub format: OutputFormat,
+    /// What to print on stdout: `glue`, `ddl`, `both` or `none`. Default:
+    /// `both`, or `none` with --register.
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
     /// Partition projection table properties (enum / integer ranges of the
     /// values found, and the location template) instead of ALTER TABLE ADD
     /// PARTITION statements.
     #[arg(long)]
     pub projection: bool,
+    /// Register the table and its partitions in the Glue Data Catalog: create
+    /// the database if missing, create the table or update it (UpdateTable)
+    /// when it exists, add the partitions not yet registered
+    /// (BatchCreatePartition). Credentials from the AWS chain.
+    #[arg(long)]
+    pub register: bool,
+    /// Endpoint of the Glue API for --register (e.g. a local moto server).
+    /// Default: $GLUE_ENDPOINT, else AWS.
+    #[arg(long, value_name = "URL", requires = "register")]
+    pub glue_endpoint: Option<String>,
 }
 
 /// Runs a `sluice catalog` subcommand.
@@ -607,10 +625,30 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let format = args.format.unwrap_or(if args.register {
+        OutputFormat::Nothing
+    } else {
+        OutputFormat::Both
+    });
     print!(
         "{}",
-        render(&table, &header, projection.as_deref(), args.format)?
+        render(&table, &header, projection.as_deref(), format)?
     );
+    if args.register {
+        let endpoint = non_empty(args.glue_endpoint.clone())
+            .or_else(|| non_empty(std::env::var("GLUE_ENDPOINT").ok()));
+        let glue = register::Glue::connect(endpoint.as_deref(), target.region.as_deref()).await;
+        let done = register::register(&glue, &table, projection.as_deref().unwrap_or(&[])).await?;
+        // On stdout, unless stdout already holds the table (one document
+        // that `aws glue create-table` or Athena can take).
+        for line in done.lines(glue.at(), &table) {
+            if format == OutputFormat::Nothing {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
