@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 mod api;
 mod catalog;
 mod progress;
+mod query;
 mod serve;
 
 // Linking a connector crate registers its plugins.
@@ -77,6 +78,9 @@ enum Command {
         #[command(subcommand)]
         action: OffsetsAction,
     },
+    /// Run SQL over the JSON Lines objects of an s3_json sink (embedded
+    /// DataFusion): tables from `--table NAME=s3://bucket/prefix/` or `--pipeline`.
+    Query(query::QueryArgs),
     /// The bucket as a data catalog table: `catalog crawl` infers a table
     /// from the JSON Lines objects under a prefix, as a Glue crawler would,
     /// and prints it as a Glue CreateTable input and Athena DDL.
@@ -188,6 +192,7 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = Registry::global().context("plugin registry")?;
     match cli.command {
+        Command::Query(args) => query::run(args),
         Command::Plugins {
             action,
             example,
