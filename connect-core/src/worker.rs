@@ -239,7 +239,11 @@ impl Worker {
         settings: WorkerConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, WorkerError> {
-        crate::kafka::check_access(&settings.kafka, &settings.config_topic, Duration::from_secs(30))?;
+        crate::kafka::check_access(
+            &settings.kafka,
+            &settings.config_topic,
+            Duration::from_secs(30),
+        )?;
         ensure_compacted_topic(&settings.kafka, &settings.config_topic, 1).await?;
         let producer = producer_config(&settings.kafka)
             .create_with_context(LoggingContext)
