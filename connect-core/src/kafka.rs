@@ -59,6 +59,17 @@ pub enum KafkaGlueError {
 }
 
 impl KafkaGlueError {
+    /// Maps a failure to create a client of `role` (producer, consumer,
+    /// admin) for `kafka` into [`KafkaGlueError::Client`].
+    pub fn client(kafka: &KafkaConfig, role: &'static str) -> impl FnOnce(KafkaError) -> Self {
+        let bootstrap = kafka.bootstrap_servers.clone();
+        move |source| Self::Client {
+            role,
+            bootstrap,
+            source,
+        }
+    }
+
     /// A failed call about `topic`.
     pub fn call(topic: &str, what: impl Into<String>, source: KafkaError) -> Self {
         Self::Call {
@@ -143,14 +154,9 @@ pub async fn ensure_topic(
     timeout: Duration,
 ) -> Result<usize, KafkaGlueError> {
     let probe = MetadataProbe::new(kafka)?;
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(kafka)
-            .create()
-            .map_err(|source| KafkaGlueError::Client {
-                role: "admin",
-                bootstrap: kafka.bootstrap_servers.clone(),
-                source,
-            })?;
+    let admin: AdminClient<DefaultClientContext> = base_config(kafka)
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "admin"))?;
     if let Some(count) = probe.partition_count(&topic.name, timeout)? {
         if topic.partitions.is_some_and(|want| want as usize != count) {
             tracing::warn!(topic = %topic.name, existing = count, configured = ?topic.partitions, "topic exists with a different partition count; using it as it is");
@@ -238,11 +244,7 @@ impl<'a> MetadataProbe<'a> {
     fn new(kafka: &'a KafkaConfig) -> Result<Self, KafkaGlueError> {
         let producer = base_config(kafka)
             .create_with_context(ProbeContext::default())
-            .map_err(|source| KafkaGlueError::Client {
-                role: "admin",
-                bootstrap: kafka.bootstrap_servers.clone(),
-                source,
-            })?;
+            .map_err(KafkaGlueError::client(kafka, "admin"))?;
         Ok(Self { kafka, producer })
     }
 
@@ -454,11 +456,7 @@ pub fn fetch_record(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(|source| KafkaGlueError::Client {
-            role: "consumer",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
     let mut list = rdkafka::TopicPartitionList::new();
     list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))
         .map_err(|e| KafkaGlueError::call(topic, "cannot read a record again", e))?;

@@ -39,14 +39,9 @@ pub async fn ensure_compacted_topic(
     topic: &str,
     partitions: i32,
 ) -> Result<(), KafkaGlueError> {
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(kafka)
-            .create()
-            .map_err(|source| KafkaGlueError::Client {
-                role: "admin",
-                bootstrap: kafka.bootstrap_servers.clone(),
-                source,
-            })?;
+    let admin: AdminClient<DefaultClientContext> = base_config(kafka)
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "admin"))?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))
         .set("cleanup.policy", "compact");
     let results = admin
@@ -89,11 +84,7 @@ pub fn read_to_end(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(|source| KafkaGlueError::Client {
-            role: "consumer",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
@@ -203,11 +194,7 @@ pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usiz
     let positions = tokio::task::block_in_place(|| load_positions(kafka, pipeline))?;
     let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
         .create()
-        .map_err(|source| KafkaGlueError::Client {
-            role: "producer",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        .map_err(KafkaGlueError::client(kafka, "producer"))?;
     for position in positions.values() {
         let key = position_key(pipeline, &position.partition);
         let record =
@@ -229,11 +216,7 @@ pub async fn set_position(
 ) -> Result<(), KafkaGlueError> {
     let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
         .create()
-        .map_err(|source| KafkaGlueError::Client {
-            role: "producer",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        .map_err(KafkaGlueError::client(kafka, "producer"))?;
     let key = position_key(pipeline, partition);
     let value = serde_json::to_vec(offset).unwrap_or_default();
     let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic)
@@ -258,11 +241,7 @@ pub async fn set_group_offsets(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(|source| KafkaGlueError::Client {
-            role: "consumer",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
     let mut list = TopicPartitionList::new();
     for (&partition, &offset) in offsets {
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
@@ -287,14 +266,9 @@ pub async fn wait_until_group_is_empty(
     group: &str,
     wait: Duration,
 ) -> Result<(), KafkaGlueError> {
-    let consumer: BaseConsumer =
-        base_config(kafka)
-            .create()
-            .map_err(|source| KafkaGlueError::Client {
-                role: "consumer",
-                bootstrap: kafka.bootstrap_servers.clone(),
-                source,
-            })?;
+    let consumer: BaseConsumer = base_config(kafka)
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
     let deadline = std::time::Instant::now() + wait;
     loop {
         let busy = tokio::task::block_in_place(|| group_members(&consumer, group))?;
@@ -335,11 +309,7 @@ pub fn group_offsets(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(|source| KafkaGlueError::Client {
-            role: "consumer",
-            bootstrap: kafka.bootstrap_servers.clone(),
-            source,
-        })?;
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
@@ -376,14 +346,9 @@ pub async fn reset_group(
     group: &str,
     wait: Duration,
 ) -> Result<(), KafkaGlueError> {
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(kafka)
-            .create()
-            .map_err(|source| KafkaGlueError::Client {
-                role: "admin",
-                bootstrap: kafka.bootstrap_servers.clone(),
-                source,
-            })?;
+    let admin: AdminClient<DefaultClientContext> = base_config(kafka)
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "admin"))?;
     let deadline = std::time::Instant::now() + wait;
     loop {
         let results = admin

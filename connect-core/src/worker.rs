@@ -247,11 +247,7 @@ impl Worker {
         ensure_compacted_topic(&settings.kafka, &settings.config_topic, 1).await?;
         let producer = producer_config(&settings.kafka)
             .create_with_context(LoggingContext)
-            .map_err(|source| KafkaGlueError::Client {
-                role: "producer",
-                bootstrap: settings.kafka.bootstrap_servers.clone(),
-                source,
-            })?;
+            .map_err(KafkaGlueError::client(&settings.kafka, "producer"))?;
         Ok(Self {
             settings,
             pipelines: Mutex::new(BTreeMap::new()),

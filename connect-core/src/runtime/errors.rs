@@ -83,13 +83,8 @@ impl ErrorPolicy {
                     .await?;
                 let producer: FutureProducer<LoggingContext> = producer_config(&pipeline.kafka)
                     .create_with_context(LoggingContext)
-                    .map_err(|source| {
-                        RuntimeError::Kafka(KafkaGlueError::Client {
-                            role: "producer",
-                            bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                            source,
-                        })
-                    })?;
+                    .map_err(KafkaGlueError::client(&pipeline.kafka, "producer"))
+                    .map_err(RuntimeError::Kafka)?;
                 Some(producer)
             }
         };

@@ -742,14 +742,10 @@ fn subscribe(
         events: Mutex::default(),
         labels: (pipeline.name.clone(), instance.name.clone()),
     };
-    let consumer: StreamConsumer<SinkConsumerContext> =
-        settings.create_with_context(context).map_err(|source| {
-            RuntimeError::Kafka(KafkaGlueError::Client {
-                role: "consumer",
-                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                source,
-            })
-        })?;
+    let consumer: StreamConsumer<SinkConsumerContext> = settings
+        .create_with_context(context)
+        .map_err(KafkaGlueError::client(&pipeline.kafka, "consumer"))
+        .map_err(RuntimeError::Kafka)?;
     consumer
         .subscribe(&[&pipeline.topic.name])
         .map_err(|e| RuntimeError::Consume {

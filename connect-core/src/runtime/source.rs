@@ -98,13 +98,8 @@ pub async fn run_source(
     }
     let producer: FutureProducer<LoggingContext> = producer_settings
         .create_with_context(LoggingContext)
-        .map_err(|source| {
-            RuntimeError::Kafka(KafkaGlueError::Client {
-                role: "producer",
-                bootstrap: pipeline.kafka.bootstrap_servers.clone(),
-                source,
-            })
-        })?;
+        .map_err(KafkaGlueError::client(&pipeline.kafka, "producer"))
+        .map_err(RuntimeError::Kafka)?;
     let mut writer = TopicWriter {
         producer: &producer,
         pipeline,
