@@ -38,29 +38,30 @@ use bytes::Bytes;
 use connect_core::plugin::{DurableOffsets, FlushMode};
 use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition};
 
-use crate::config::{Compression, S3JsonConfig};
+use crate::config::S3JsonConfig;
+use crate::encoding::Encoding;
 use crate::partitioner::Partitioner;
 
-/// How keys are built: prefix and compression (the extension).
+/// How keys are built: prefix and encoding (the extension).
 #[derive(Debug, Clone)]
 pub struct KeyLayout {
     prefix: String,
-    /// The compression of the bodies.
-    pub compression: Compression,
+    /// How the bodies are stored.
+    pub encoding: Encoding,
 }
 
 impl KeyLayout {
     /// A layout under `prefix` (slashes around it are ignored).
-    pub fn new(prefix: &str, compression: Compression) -> Self {
+    pub fn new(prefix: &str, encoding: impl Into<Encoding>) -> Self {
         Self {
             prefix: prefix.trim_matches('/').to_owned(),
-            compression,
+            encoding: encoding.into(),
         }
     }
 
-    /// `<prefix>/<topic>/<path>/<topic>+<partition>+<first offset, 20 digits>.json[.gz]`.
+    /// `<prefix>/<topic>/<path>/<topic>+<partition>+<first offset, 20 digits>.<json|json.gz|parquet>`.
     pub fn key(&self, topic: &str, path: &str, partition: i32, first_offset: i64) -> String {
-        let extension = self.compression.extension();
+        let extension = self.encoding.extension();
         let leaf = format!("{topic}/{path}/{topic}+{partition}+{first_offset:020}.{extension}");
         if self.prefix.is_empty() {
             leaf
@@ -276,7 +277,7 @@ impl ObjectBatcher {
             .build()
             .map_err(|e| ConnectorError::fatal(format!("partitioner: {e}")))?;
         Ok(Self {
-            layout: KeyLayout::new(&config.prefix, config.compression),
+            layout: KeyLayout::new(&config.prefix, Encoding::of(config)),
             partitioner,
             flush_size: config.flush_size,
             max_bytes: config
@@ -311,6 +312,13 @@ impl ObjectBatcher {
                 None,
             ));
         };
+        if self.layout.encoding.needs_objects() && !value.is_object() {
+            return Err(ConnectorError::bad_record(
+                format!("record at {tp} offset {offset} is not a JSON object; `format: parquet` writes each record as a row of named columns; wrap the value in an object with a transform, or use `format: json`"),
+                None,
+                None,
+            ));
+        }
         let path = self.partitioner.path(record, partition).map_err(|e| {
             ConnectorError::bad_record(
                 format!("record at {tp} offset {offset}: {e}; the partitioner cannot place it"),
@@ -525,7 +533,7 @@ impl ObjectBatcher {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::ByteSize;
+    use crate::config::{ByteSize, Compression};
     use crate::partitioner::{PartitionerConfig, PartitionerType};
 
     pub(crate) fn config(flush_size: u64, rotate_secs: u64) -> S3JsonConfig {
@@ -544,6 +552,8 @@ pub(crate) mod tests {
             partitioner: PartitionerConfig::default(),
             max_object_bytes: None,
             compression: Compression::None,
+            format: Default::default(),
+            parquet: Default::default(),
             conditional_writes: Default::default(),
         }
     }
@@ -843,5 +853,24 @@ pub(crate) mod tests {
             "{error}"
         );
         assert!(batcher.durable_offsets().is_empty());
+    }
+
+    #[test]
+    fn parquet_objects_take_only_json_objects() {
+        let mut config = config(10, 60);
+        config.format = crate::config::Format::Parquet;
+        let mut batcher = ObjectBatcher::new(&config).unwrap();
+        assert!(batcher.layout().key("t", "p", 0, 0).ends_with(".parquet"));
+        let mut scalar = record(1, 4);
+        scalar.value = Some(serde_json::json!([1, 2]));
+        let error = batcher.append(&scalar, Instant::now()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("t/1 offset 4 is not a JSON object; `format: parquet`"),
+            "{error}"
+        );
+        batcher.append(&record(1, 5), Instant::now()).unwrap();
+        assert_eq!(batcher.open_count(), 1);
     }
 }

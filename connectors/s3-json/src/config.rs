@@ -50,11 +50,20 @@ pub struct S3JsonConfig {
     pub partitioner: PartitionerConfig,
     /// Uncompressed size at which an object is closed, e.g. `64MiB` (default: no limit).
     /// An object never grows past it, except one holding a single larger record.
+    /// With `format: parquet` it bounds the records' JSON size (the file is smaller).
     #[serde(default)]
     pub max_object_bytes: Option<ByteSize>,
     /// `none` (default) or `gzip`: gzip objects are named `.json.gz`.
+    /// JSON only; Parquet compresses inside the file (`parquet.compression`).
     #[serde(default)]
     pub compression: Compression,
+    /// `json` (default): JSON Lines objects; `parquet`: one Apache Parquet
+    /// file per object (`.parquet`), same keys and the same exactly-once landing.
+    #[serde(default)]
+    pub format: Format,
+    /// Parquet file settings, used with `format: parquet`.
+    #[serde(default)]
+    pub parquet: ParquetConfig,
     /// How an upload makes sure it never overwrites an object of an earlier
     /// run: `auto` (default: find out from the first upload), `always`
     /// (`If-None-Match: *`), `never` (a HEAD before each PUT).
@@ -81,6 +90,59 @@ impl Compression {
             Compression::Gzip => "json.gz",
         }
     }
+}
+
+/// What an object holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// JSON Lines: one record value per line (`.json`, `.json.gz`).
+    #[default]
+    Json,
+    /// Apache Parquet (`.parquet`): columns inferred from the object's
+    /// records, as the crawler infers them; every record must be a JSON object.
+    Parquet,
+}
+
+/// Settings of the Parquet files (`format: parquet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetConfig {
+    /// Rows per row group (default 100000). An object of `flush_size`
+    /// records has `ceil(flush_size / row_group_rows)` row groups.
+    #[serde(default = "default_row_group_rows")]
+    pub row_group_rows: usize,
+    /// Column compression: `snappy` (default, what Athena writes), `zstd`, `gzip` or `none`.
+    #[serde(default)]
+    pub compression: ParquetCompression,
+}
+
+impl Default for ParquetConfig {
+    fn default() -> Self {
+        ParquetConfig {
+            row_group_rows: default_row_group_rows(),
+            compression: ParquetCompression::default(),
+        }
+    }
+}
+
+fn default_row_group_rows() -> usize {
+    100_000
+}
+
+/// Compression of the column chunks inside a Parquet file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParquetCompression {
+    /// Snappy: fast, what Athena and Spark write by default.
+    #[default]
+    Snappy,
+    /// Zstandard (level 3): smaller files, a little more CPU.
+    Zstd,
+    /// gzip: the smallest of the three, the most CPU.
+    Gzip,
+    /// No compression.
+    None,
 }
 
 /// Whether uploads use `If-None-Match: *`.
@@ -283,6 +345,20 @@ impl SinkConfig for S3JsonConfig {
                 ));
             }
         }
+        if self.format == Format::Parquet {
+            if self.compression != Compression::None {
+                issues.push(FieldIssue::new(
+                    "compression",
+                    "applies to `format: json` only; Parquet compresses inside the file: set `parquet.compression` (snappy, zstd, gzip or none) instead",
+                ));
+            }
+            if self.parquet.row_group_rows == 0 {
+                issues.push(FieldIssue::new(
+                    "parquet.row_group_rows",
+                    "must be at least 1",
+                ));
+            }
+        }
         issues.extend(self.partitioner.validate());
         if let Some(endpoint) = self.endpoint() {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
@@ -390,5 +466,31 @@ mod tests {
         .unwrap();
         let fields: Vec<String> = config.validate().into_iter().map(|i| i.field).collect();
         assert_eq!(fields, ["max_object_bytes", "partitioner.path_format"]);
+    }
+
+    #[test]
+    fn parquet_settings_deserialize_and_validate() {
+        let config = from_json(serde_json::json!({"bucket": "bkt", "format": "parquet"})).unwrap();
+        assert_eq!(config.format, Format::Parquet);
+        assert_eq!(config.parquet, ParquetConfig::default());
+        assert_eq!(config.parquet.compression, ParquetCompression::Snappy);
+        assert!(config.validate().is_empty());
+
+        let config = from_json(serde_json::json!({
+            "bucket": "bkt",
+            "format": "parquet",
+            "compression": "gzip",
+            "parquet": {"row_group_rows": 0, "compression": "zstd"},
+        }))
+        .unwrap();
+        assert_eq!(config.parquet.compression, ParquetCompression::Zstd);
+        let fields: Vec<String> = config.validate().into_iter().map(|i| i.field).collect();
+        assert_eq!(fields, ["compression", "parquet.row_group_rows"]);
+
+        let error =
+            from_json(serde_json::json!({"bucket": "bkt", "parquet": {"rows": 5}})).unwrap_err();
+        assert!(error.contains("unknown field `rows`"), "{error}");
+        let error = from_json(serde_json::json!({"bucket": "bkt", "format": "avro"})).unwrap_err();
+        assert!(error.contains("unknown variant `avro`"), "{error}");
     }
 }

@@ -6,15 +6,12 @@
 //! which records are already there, those are dropped and the rest is tried
 //! again under its own key (rule 2).
 
-use std::io::Write;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use connect_core::{ConnectorError, ConnectorResult};
 use futures::stream::{self, StreamExt};
 
 use crate::batcher::{Chain, ChainOutcome, KeyLayout, ObjectBatcher, Uploaded};
-use crate::config::Compression;
 
 /// One object to put.
 #[derive(Debug, Clone)]
@@ -55,27 +52,6 @@ pub trait ObjectStore: Send + Sync {
     ) -> ConnectorResult<Option<i64>>;
 }
 
-/// gzip-compresses `body` (on a blocking thread: it takes milliseconds per megabyte).
-pub async fn encode(body: Bytes, compression: Compression) -> ConnectorResult<Bytes> {
-    match compression {
-        Compression::None => Ok(body),
-        Compression::Gzip => tokio::task::spawn_blocking(move || gzip(&body))
-            .await
-            .map_err(|e| ConnectorError::fatal(format!("gzip task failed: {e}")))?
-            .map_err(|e| ConnectorError::fatal_caused_by("cannot gzip an object", e)),
-    }
-}
-
-/// gzip at the default level.
-pub fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::default(),
-    );
-    encoder.write_all(body)?;
-    Ok(encoder.finish()?.into())
-}
-
 /// Lands the objects of one chain in order; stops at the first error.
 pub async fn land_chain(store: &dyn ObjectStore, layout: &KeyLayout, chain: Chain) -> ChainOutcome {
     let Chain {
@@ -110,7 +86,7 @@ pub async fn land_chain(store: &dyn ObjectStore, layout: &KeyLayout, chain: Chai
             let first_offset = object.first_offset();
             let last_offset = object.last_offset();
             let key = layout.key(&tp.topic, &outcome.path, tp.partition, first_offset);
-            let body = match encode(object.body(), layout.compression).await {
+            let body = match layout.encoding.encode(&key, object.body()).await {
                 Ok(body) => body,
                 Err(error) => {
                     outcome.error = Some(error);
@@ -307,7 +283,8 @@ mod tests {
     use super::memory::MemoryStore;
     use super::*;
     use crate::batcher::tests::{by_field, config, keyed, record, tp};
-    use crate::config::ByteSize;
+    use crate::config::{ByteSize, Compression, Format, ParquetConfig};
+    use crate::encoding::{gzip, Encoding};
 
     fn gunzip(body: &[u8]) -> String {
         let mut text = String::new();
@@ -317,26 +294,53 @@ mod tests {
         text
     }
 
-    /// The `n` of every line of every stored object, per object key.
-    fn stored_offsets(store: &MemoryStore, compression: Compression) -> BTreeMap<String, Vec<i64>> {
+    /// The `n` of every row of a Parquet object.
+    fn parquet_ns(body: &Bytes) -> Vec<i64> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Int64Type;
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body.clone())
+                .expect("a Parquet file")
+                .build()
+                .expect("reader");
+        reader
+            .flat_map(|batch| {
+                let batch = batch.expect("batch");
+                let column = batch.column_by_name("n").expect("column n");
+                column.as_primitive::<Int64Type>().values().to_vec()
+            })
+            .collect()
+    }
+
+    /// The `n` of every line (or row) of every stored object, per object key.
+    fn stored_offsets(store: &MemoryStore, encoding: Encoding) -> BTreeMap<String, Vec<i64>> {
         store
             .objects
             .lock()
             .unwrap()
             .iter()
             .map(|(key, object)| {
-                let text = match compression {
-                    Compression::None => String::from_utf8(object.body.to_vec()).unwrap(),
-                    Compression::Gzip => gunzip(&object.body),
+                let text = match encoding {
+                    Encoding::Json(Compression::None) => {
+                        String::from_utf8(object.body.to_vec()).unwrap()
+                    }
+                    Encoding::Json(Compression::Gzip) => gunzip(&object.body),
+                    Encoding::Parquet(_) => {
+                        assert!(key.ends_with(".parquet"), "{key}");
+                        String::new()
+                    }
                 };
-                let offsets: Vec<i64> = text
-                    .lines()
-                    .map(|l| {
-                        serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
-                            .as_i64()
-                            .unwrap()
-                    })
-                    .collect();
+                let offsets: Vec<i64> = match encoding {
+                    Encoding::Parquet(_) => parquet_ns(&object.body),
+                    Encoding::Json(_) => text
+                        .lines()
+                        .map(|l| {
+                            serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                                .as_i64()
+                                .unwrap()
+                        })
+                        .collect(),
+                };
                 assert_eq!(offsets.first(), Some(&object.first), "{key}");
                 assert_eq!(offsets.last(), Some(&object.last), "{key}");
                 assert_eq!(offsets.len(), object.records, "{key}");
@@ -417,7 +421,7 @@ mod tests {
                 bytes: 75
             }]
         );
-        let objects = stored_offsets(&store, Compression::None);
+        let objects = stored_offsets(&store, Encoding::Json(Compression::None));
         let all: Vec<i64> = objects.values().flatten().copied().collect();
         assert_eq!(all, (0..13).collect::<Vec<_>>());
         assert_eq!(
@@ -449,7 +453,7 @@ mod tests {
         assert!(error.is_none(), "{error:?}");
         let keys: Vec<&str> = uploaded.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["topics/t/k=a/t+0+00000000000000000010.json"]);
-        let all: Vec<i64> = stored_offsets(&store, Compression::None)
+        let all: Vec<i64> = stored_offsets(&store, Encoding::Json(Compression::None))
             .values()
             .flatten()
             .copied()
@@ -523,10 +527,13 @@ mod tests {
                     .collect()
             })
             .collect();
-        let compression = if rng.below(2) == 0 {
-            Compression::None
-        } else {
-            Compression::Gzip
+        let encoding = match rng.below(3) {
+            0 => Encoding::Json(Compression::None),
+            1 => Encoding::Json(Compression::Gzip),
+            _ => Encoding::Parquet(ParquetConfig {
+                row_group_rows: 1 + rng.below(5) as usize,
+                ..Default::default()
+            }),
         };
         let store = MemoryStore::default();
         let mut committed = [0i64; 2];
@@ -534,7 +541,13 @@ mod tests {
         for run in 0..=runs {
             let last = run == runs;
             let mut config = by_field(config(1 + rng.below(12), 1 + rng.below(4)), "k");
-            config.compression = compression;
+            match encoding {
+                Encoding::Json(compression) => config.compression = compression,
+                Encoding::Parquet(settings) => {
+                    config.format = Format::Parquet;
+                    config.parquet = settings;
+                }
+            }
             if rng.below(3) == 0 {
                 config.max_object_bytes = Some(ByteSize(30 + rng.below(200)));
             }
@@ -590,7 +603,7 @@ mod tests {
             }
             // Otherwise: a crash. The batcher and everything it held are gone.
         }
-        let objects = stored_offsets(&store, compression);
+        let objects = stored_offsets(&store, encoding);
         for (p, keys) in key_of.iter().enumerate() {
             let mut seen: Vec<i64> = objects
                 .iter()

@@ -11,6 +11,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod encoding;
 pub mod landing;
 pub mod partitioner;
 pub mod sink;
@@ -20,5 +21,5 @@ pub use config::S3JsonConfig;
 pub use sink::S3JsonSink;
 
 connect_core::register_plugin!(sink "s3_json", S3JsonConfig,
-    summary: "Writes records as JSON Lines objects (optionally gzip) to S3 or an S3-compatible store, partitioned by Kafka partition, a field or time, each record exactly once",
+    summary: "Writes records as JSON Lines (optionally gzip) or Parquet objects to S3 or an S3-compatible store, partitioned by Kafka partition, a field or time, each record exactly once",
     example: include_str!("../example.yaml"));
