@@ -554,6 +554,7 @@ pub(crate) mod tests {
             compression: Compression::None,
             format: Default::default(),
             parquet: Default::default(),
+            catalog: None,
             conditional_writes: Default::default(),
         }
     }

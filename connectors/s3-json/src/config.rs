@@ -11,6 +11,7 @@ use connect_core::schemars::{self, json_schema, JsonSchema, Schema, SchemaGenera
 use connect_core::ConnectorResult;
 use serde::{Deserialize, Serialize};
 
+use crate::glue::CatalogConfig;
 use crate::partitioner::PartitionerConfig;
 use crate::sink::S3JsonSink;
 
@@ -64,6 +65,11 @@ pub struct S3JsonConfig {
     /// Parquet file settings, used with `format: parquet`.
     #[serde(default)]
     pub parquet: ParquetConfig,
+    /// Keep a catalog table current: add each new partition folder to the
+    /// topic's AWS Glue table as objects land in it (creating the table
+    /// when missing), so Athena sees new data without a crawler.
+    #[serde(default)]
+    pub catalog: Option<CatalogConfig>,
     /// How an upload makes sure it never overwrites an object of an earlier
     /// run: `auto` (default: find out from the first upload), `always`
     /// (`If-None-Match: *`), `never` (a HEAD before each PUT).
@@ -357,6 +363,11 @@ impl SinkConfig for S3JsonConfig {
                     "parquet.row_group_rows",
                     "must be at least 1",
                 ));
+            }
+        }
+        if let Some(catalog) = &self.catalog {
+            for (field, message) in catalog.validate() {
+                issues.push(FieldIssue::new(format!("catalog.{field}"), message));
             }
         }
         issues.extend(self.partitioner.validate());

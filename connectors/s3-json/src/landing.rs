@@ -6,6 +6,8 @@
 //! which records are already there, those are dropped and the rest is tried
 //! again under its own key (rule 2).
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use connect_core::{ConnectorError, ConnectorResult};
@@ -155,16 +157,27 @@ pub async fn land_chain(store: &dyn ObjectStore, layout: &KeyLayout, chain: Chai
     outcome
 }
 
+/// What [`land_all`] did.
+#[derive(Debug, Default)]
+pub struct Landing {
+    /// The objects uploaded.
+    pub uploaded: Vec<Uploaded>,
+    /// `(topic, partition path)` of every path that now has an object in the
+    /// bucket, uploaded now or found there (written by an earlier run).
+    pub paths: BTreeSet<(String, String)>,
+    /// The first error; objects not landed stay queued.
+    pub error: Option<ConnectorError>,
+}
+
 /// Lands every queued object of `batcher` (chains concurrently, at most
-/// `concurrency` at once) and takes in the outcomes. Returns what was
-/// uploaded and the first error; objects not landed stay queued.
+/// `concurrency` at once) and takes in the outcomes.
 pub async fn land_all(
     store: &dyn ObjectStore,
     batcher: &mut ObjectBatcher,
     concurrency: usize,
-) -> (Vec<Uploaded>, Option<ConnectorError>) {
+) -> Landing {
     if !batcher.has_queued() {
-        return (Vec::new(), None);
+        return Landing::default();
     }
     let layout = batcher.layout().clone();
     let chains = batcher.chains();
@@ -173,16 +186,20 @@ pub async fn land_all(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let mut uploaded = Vec::new();
-    let mut first_error = None;
+    let mut landing = Landing::default();
     for mut outcome in outcomes {
         batcher.apply(&outcome);
-        uploaded.append(&mut outcome.uploaded);
+        landing.uploaded.append(&mut outcome.uploaded);
+        if !outcome.landed.is_empty() {
+            landing
+                .paths
+                .insert((outcome.partition.topic.to_string(), outcome.path.clone()));
+        }
         if let Some(error) = outcome.error.take() {
-            first_error.get_or_insert(error);
+            landing.error.get_or_insert(error);
         }
     }
-    (uploaded, first_error)
+    landing
 }
 
 /// An in-memory store for tests: objects with their offset metadata, and
@@ -360,7 +377,9 @@ mod tests {
         }
         batcher.close_due(FlushMode::All, now);
         let store = MemoryStore::default();
-        let (uploaded, error) = land_all(&store, &mut batcher, 2).await;
+        let Landing {
+            uploaded, error, ..
+        } = land_all(&store, &mut batcher, 2).await;
         assert!(error.is_none());
         assert_eq!(
             store.keys(),
@@ -392,7 +411,7 @@ mod tests {
                 .unwrap();
         }
         batcher.close_due(FlushMode::All, Instant::now());
-        let (_, error) = land_all(store, &mut batcher, 1).await;
+        let error = land_all(store, &mut batcher, 1).await.error;
         assert!(error.is_none());
     }
 
@@ -411,7 +430,9 @@ mod tests {
                 .unwrap();
         }
         batcher.close_due(FlushMode::All, Instant::now());
-        let (uploaded, error) = land_all(&store, &mut batcher, 1).await;
+        let Landing {
+            uploaded, error, ..
+        } = land_all(&store, &mut batcher, 1).await;
         assert!(error.is_none());
         assert_eq!(
             uploaded,
@@ -449,7 +470,9 @@ mod tests {
         }
         batcher.append(&keyed(0, 10, "a"), Instant::now()).unwrap();
         batcher.close_due(FlushMode::All, Instant::now());
-        let (uploaded, error) = land_all(&store, &mut batcher, 4).await;
+        let Landing {
+            uploaded, error, ..
+        } = land_all(&store, &mut batcher, 4).await;
         assert!(error.is_none(), "{error:?}");
         let keys: Vec<&str> = uploaded.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["topics/t/k=a/t+0+00000000000000000010.json"]);
@@ -473,7 +496,9 @@ mod tests {
                 .append(&keyed(0, offset, k), Instant::now())
                 .unwrap();
         }
-        let (uploaded, error) = land_all(&store, &mut batcher, 4).await;
+        let Landing {
+            uploaded, error, ..
+        } = land_all(&store, &mut batcher, 4).await;
         assert!(
             matches!(error, Some(ConnectorError::Retriable(_))),
             "{error:?}"
@@ -486,7 +511,9 @@ mod tests {
             [(tp(0), 0)].into_iter().collect()
         );
         store.stop_failing();
-        let (uploaded, error) = land_all(&store, &mut batcher, 4).await;
+        let Landing {
+            uploaded, error, ..
+        } = land_all(&store, &mut batcher, 4).await;
         assert!(error.is_none());
         assert_eq!(uploaded.len(), 2);
         assert_eq!(
@@ -575,7 +602,7 @@ mod tests {
                 }
                 clock += Duration::from_millis(rng.below(1500));
                 batcher.close_due(FlushMode::Due, start + clock);
-                let (_, error) = land_all(&store, &mut batcher, 3).await;
+                let error = land_all(&store, &mut batcher, 3).await.error;
                 if error.is_none() {
                     for (tp, offset) in batcher.durable_offsets() {
                         let p = tp.partition as usize;
@@ -594,7 +621,7 @@ mod tests {
             if last {
                 store.stop_failing();
                 batcher.close_due(FlushMode::All, start + clock);
-                let (_, error) = land_all(&store, &mut batcher, 3).await;
+                let error = land_all(&store, &mut batcher, 3).await.error;
                 assert!(error.is_none(), "seed {seed}: {error:?}");
                 for (tp, offset) in batcher.durable_offsets() {
                     committed[tp.partition as usize] = offset;

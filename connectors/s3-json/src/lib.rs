@@ -12,6 +12,7 @@
 pub mod batcher;
 pub mod config;
 pub mod encoding;
+pub mod glue;
 pub mod landing;
 pub mod partitioner;
 pub mod sink;

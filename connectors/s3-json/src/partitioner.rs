@@ -340,6 +340,30 @@ pub fn escape_path_value(value: &str) -> String {
     out
 }
 
+/// Decodes Hive's escaping of partition path names and values (the inverse
+/// of [`escape_path_value`]): `%XX` (two hex digits) is the byte XX; anything
+/// else, including a malformed `%`, is kept as it is, as Hive's
+/// `FileUtils.unescapePathName` does.
+pub fn unescape_path_value(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let high = (bytes[i + 1] as char).to_digit(16);
+            let low = (bytes[i + 2] as char).to_digit(16);
+            if let (Some(high), Some(low)) = (high, low) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn check_column_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the column name must not be empty".to_owned());

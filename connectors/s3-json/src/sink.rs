@@ -17,7 +17,8 @@ use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition};
 
 use crate::batcher::ObjectBatcher;
 use crate::config::{ConditionalWrites, S3JsonConfig};
-use crate::landing::{land_all, ObjectStore, PutRequest, PutResult};
+use crate::glue::GlueCatalog;
+use crate::landing::{land_all, Landing, ObjectStore, PutRequest, PutResult};
 
 /// User metadata (`x-amz-meta-…`) with the offset of an object's first record.
 pub const META_FIRST_OFFSET: &str = "sluice-first-offset";
@@ -224,6 +225,7 @@ pub struct S3JsonSink {
     config: S3JsonConfig,
     stats: Arc<SinkStats>,
     batcher: ObjectBatcher,
+    catalog: Option<GlueCatalog>,
 }
 
 impl S3JsonSink {
@@ -255,12 +257,17 @@ impl S3JsonSink {
         check_bucket(&client, &config).await?;
         let store = S3Store::new(client, config.bucket.clone(), config.conditional_writes)
             .with_metrics(&ctx.pipeline, &ctx.name);
-        tracing::info!(pipeline = %ctx.pipeline, sink = %ctx.name, bucket = %config.bucket, endpoint = ?config.endpoint(), conditional_writes = ?config.conditional_writes, "s3_json ready");
+        let catalog = match &config.catalog {
+            Some(catalog) => Some(GlueCatalog::connect(catalog.clone(), &config).await),
+            None => None,
+        };
+        tracing::info!(pipeline = %ctx.pipeline, sink = %ctx.name, bucket = %config.bucket, endpoint = ?config.endpoint(), conditional_writes = ?config.conditional_writes, format = ?config.format, catalog = ?config.catalog.as_ref().map(|c| &c.database), "s3_json ready");
         Ok(Self {
             store,
             batcher,
             config,
             stats,
+            catalog,
         })
     }
 }
@@ -306,6 +313,9 @@ impl Sink for S3JsonSink {
 
     async fn write(&mut self, records: &[Record]) -> ConnectorResult<()> {
         let now = Instant::now();
+        if let Some(catalog) = &mut self.catalog {
+            catalog.observe(records);
+        }
         for (index, record) in records.iter().enumerate() {
             self.batcher
                 .append(record, now)
@@ -316,7 +326,11 @@ impl Sink for S3JsonSink {
 
     async fn flush(&mut self, mode: FlushMode) -> ConnectorResult<DurableOffsets> {
         self.batcher.close_due(mode, Instant::now());
-        let (uploaded, error) = land_all(
+        let Landing {
+            uploaded,
+            paths,
+            error,
+        } = land_all(
             &self.store,
             &mut self.batcher,
             self.config.upload_concurrency,
@@ -325,6 +339,12 @@ impl Sink for S3JsonSink {
         for object in uploaded {
             self.stats
                 .add_object(object.records as u64, object.bytes as u64);
+        }
+        // The catalog learns of every landed path before its offsets are
+        // reported durable (the paths stay queued while Glue fails).
+        if let Some(catalog) = &mut self.catalog {
+            catalog.landed(paths);
+            catalog.sync().await?;
         }
         match error {
             Some(error) => Err(error),
