@@ -9,7 +9,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{free_port, unique, Running, Services};
+use common::worker::WorkerProcess;
+use common::{unique, Services};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -17,9 +18,7 @@ const TOKEN: &str = "openapi-test-token";
 
 /// A running `sluice worker` on a free port, with a bearer token.
 struct Worker {
-    process: Running,
-    base: String,
-    client: reqwest::Client,
+    process: WorkerProcess,
 }
 
 /// One answer of the worker.
@@ -38,44 +37,13 @@ impl Answer {
 impl Worker {
     /// Starts a worker with `config` (YAML) written next to its log in `dir`.
     async fn start(services: &Services, dir: &Path, config: &str) -> Worker {
-        let port = free_port();
-        let file = dir.join("worker.yaml");
-        std::fs::write(&file, config).expect("worker config");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("worker.log"))
-            .expect("log");
-        let process = Running(Some(
-            services
-                .sluice()
-                .arg("worker")
-                .arg(&file)
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .stderr(log)
-                .spawn()
-                .expect("spawn worker"),
-        ));
-        let worker = Worker {
-            process,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = worker.client.get(worker.url("/health")).send().await {
-                if response.status() == StatusCode::OK {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "the worker did not get healthy");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        Worker {
+            process: WorkerProcess::start(services, dir, config).await,
         }
-        worker
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.process.url(path)
     }
 
     /// Sends a request with the token unless `anonymous`; `body` is sent as
@@ -88,7 +56,7 @@ impl Worker {
         body: Option<&Value>,
         anonymous: bool,
     ) -> Answer {
-        let mut request = self.client.request(method, self.url(path));
+        let mut request = self.process.client.request(method, self.url(path));
         if !anonymous {
             request = request.bearer_auth(TOKEN);
         }
@@ -119,10 +87,7 @@ impl Worker {
 
     /// SIGTERM; the worker must exit 0.
     fn stop(self) {
-        assert!(
-            self.process.sigterm_and_wait().success(),
-            "the worker exits 0 on SIGTERM"
-        );
+        self.process.stop();
     }
 }
 

@@ -8,61 +8,28 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{free_port, read_bucket, unique, Running, Services};
+use common::worker::WorkerProcess;
+use common::{read_bucket, unique, Services};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// A running `sluice worker` on a free port.
 struct Worker {
-    process: Running,
-    base: String,
-    client: reqwest::Client,
+    process: WorkerProcess,
     token: Option<String>,
 }
 
 impl Worker {
     /// Starts a worker with `config` (YAML) written next to its log in `dir`.
     async fn start(services: &Services, dir: &Path, config: &str, token: Option<&str>) -> Worker {
-        let port = free_port();
-        let file = dir.join("worker.yaml");
-        std::fs::write(&file, config).expect("worker config");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("worker.log"))
-            .expect("log");
-        let process = Running(Some(
-            services
-                .sluice()
-                .current_dir(common::repo_root())
-                .arg("worker")
-                .arg(&file)
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .stderr(log)
-                .spawn()
-                .expect("spawn worker"),
-        ));
-        let worker = Worker {
-            process,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+        Worker {
+            process: WorkerProcess::start(services, dir, config).await,
             token: token.map(str::to_owned),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = worker.client.get(worker.url("/health")).send().await {
-                if response.status() == StatusCode::OK {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "the worker did not get healthy");
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        worker
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.process.url(path)
     }
 
     async fn call(
@@ -71,7 +38,7 @@ impl Worker {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, self.url(path));
+        let mut request = self.process.client.request(method, self.url(path));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -122,10 +89,7 @@ impl Worker {
 
     /// SIGTERM; the worker must exit 0 within 60 s.
     fn stop(self) {
-        assert!(
-            self.process.sigterm_and_wait().success(),
-            "the worker exits 0 on SIGTERM"
-        );
+        self.process.stop();
     }
 }
 
@@ -233,6 +197,7 @@ async fn the_rest_api_manages_pipelines_end_to_end() {
 
     // A body that is not JSON gets the same error shape.
     let response = worker
+        .process
         .client
         .post(worker.url("/connectors"))
         .header("content-type", "application/json")

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod glue;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
