@@ -72,6 +72,28 @@ pub trait SourceConfig: Debug + Send + Sync {
 
     /// Creates the source instance. May do I/O (open files, connect).
     async fn build(&self, ctx: &BuildContext) -> ConnectorResult<Box<dyn Source>>;
+
+    /// The independent streams this source reads, when it reads several
+    /// that may run apart (csv_replay: one per file of a folder or glob).
+    /// The runtime spreads them over at most `max_tasks` tasks (round
+    /// robin, in the order returned), which may run on different workers;
+    /// each stream is built from its own config and opened with the stored
+    /// position of its own source partition. `None` (the default): one
+    /// stream, this config, resumed from the last stored position.
+    /// Called at each pipeline start; may do I/O (list files).
+    fn split(&self, _ctx: &BuildContext) -> ConnectorResult<Option<Vec<SourceStream>>> {
+        Ok(None)
+    }
+}
+
+/// One stream of a split source (see [`SourceConfig::split`]).
+#[derive(Debug)]
+pub struct SourceStream {
+    /// The source partition its records carry (their position's
+    /// `partition`), under which its position is stored.
+    pub partition: serde_json::Value,
+    /// The config that reads just this stream.
+    pub config: Box<dyn SourceConfig>,
 }
 
 /// What a source returns from [`Source::poll`].

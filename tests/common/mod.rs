@@ -286,6 +286,26 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// Writes the dataset as one CSV file per index symbol (`<symbol>.csv`,
+/// header and rows in file order) into `dir`; returns the symbols, sorted.
+pub fn split_dataset_by_symbol(dir: &Path) -> Vec<String> {
+    let (header, rows) = read_csv(&dataset());
+    let mut writers: BTreeMap<String, csv::Writer<std::fs::File>> = BTreeMap::new();
+    for row in &rows {
+        let writer = writers.entry(row[0].clone()).or_insert_with(|| {
+            let mut writer =
+                csv::Writer::from_path(dir.join(format!("{}.csv", row[0]))).expect("csv file");
+            writer.write_record(&header).expect("header");
+            writer
+        });
+        writer.write_record(row).expect("row");
+    }
+    for writer in writers.values_mut() {
+        writer.flush().expect("flush csv");
+    }
+    writers.into_keys().collect()
+}
+
 /// Runs a command, failing the test with its output if it does not exit 0.
 pub fn run_ok(command: &mut Command) -> Output {
     let output = command.output().expect("run sluice");

@@ -52,6 +52,10 @@ pub struct PluginInstance<C> {
     /// Transforms applied to its records, in order: on a source before
     /// producing, on a sink after consuming.
     pub transforms: Vec<TransformSpec>,
+    /// Sources: how many tasks its streams may be spread over (`max_tasks`,
+    /// default 1); see [`SourceConfig::split`]. Always 1 for sinks, whose
+    /// tasks are the members of their consumer group.
+    pub max_tasks: usize,
 }
 
 /// One step of a `transforms:` list.
@@ -374,8 +378,24 @@ fn build(
     let predicates = parse_predicates(root, registry, diags);
     let source = root.get("source").and_then(|node| {
         let transforms = parse_transforms(node, registry, &predicates, diags);
-        let (type_name, config_node) =
-            plugin_type(node, registry, PluginKind::Source, &["transforms"], diags)?;
+        let max_tasks = match node.get("max_tasks") {
+            Some(value) => match from_node::<usize>(value, diags) {
+                Some(0) => {
+                    report_field(node, "max_tasks", "must be at least 1", diags);
+                    1
+                }
+                Some(n) => n,
+                None => 1,
+            },
+            None => 1,
+        };
+        let (type_name, config_node) = plugin_type(
+            node,
+            registry,
+            PluginKind::Source,
+            &["transforms", "max_tasks"],
+            diags,
+        )?;
         let PluginFactory::Source(parse) = type_name.factory else {
             return None;
         };
@@ -386,6 +406,7 @@ fn build(
             type_name: type_name.name,
             config,
             transforms,
+            max_tasks,
         })
     });
     let sinks = parse_sinks(root, registry, &predicates, diags);
@@ -482,6 +503,7 @@ fn parse_sinks(
                 type_name: registration.name,
                 config,
                 transforms,
+                max_tasks: 1,
             });
         }
     }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -16,7 +17,7 @@ use crate::config::pipeline::PipelineConfig;
 use crate::error::ConnectorError;
 use crate::kafka::{classify, producer_config, KafkaGlueError, LoggingContext};
 use crate::offsets::{ensure_offsets_topic, load_positions, position_key};
-use crate::plugin::{BuildContext, Outcome, Poll, Source};
+use crate::plugin::{BuildContext, Outcome, Poll, Source, SourceConfig};
 use crate::record::{Record, SourcePosition};
 use crate::retrying;
 use crate::runtime::retry::Backoff;
@@ -37,10 +38,115 @@ pub enum SourceEnd {
     Stopped,
 }
 
-/// Builds the source, polls it until end of input or `stop`, produces every
-/// record and waits until Kafka acknowledged all of them.
+/// One stream of a source task: a split source's stream, or the whole
+/// source when it does not split.
+#[derive(Debug)]
+pub struct PlannedStream {
+    /// Its source partition (`None`: the unsplit source, resumed from the
+    /// last stored position whatever its partition).
+    pub partition: Option<serde_json::Value>,
+    /// Its own config (`None`: the pipeline's source config).
+    pub config: Option<Box<dyn SourceConfig>>,
+}
+
+/// The streams of a pipeline's source spread over its tasks: task `i` reads
+/// `plan[i]`, one stream after the other. A source that does not split is
+/// one task of one stream; a split one gets `min(streams, max_tasks)` tasks,
+/// the streams dealt round robin in the order the source listed them.
+pub fn plan_tasks(pipeline: &PipelineConfig) -> Result<Vec<Vec<PlannedStream>>, RuntimeError> {
+    let Some(instance) = &pipeline.source else {
+        return Ok(Vec::new());
+    };
+    let ctx = build_context(pipeline, "source");
+    let streams = instance
+        .config
+        .split(&ctx)
+        .map_err(|error| RuntimeError::Source {
+            pipeline: pipeline.name.clone(),
+            source_type: instance.type_name,
+            error,
+        })?;
+    let Some(streams) = streams else {
+        return Ok(vec![vec![PlannedStream {
+            partition: None,
+            config: None,
+        }]]);
+    };
+    let tasks = streams.len().min(instance.max_tasks.max(1)).max(1);
+    let mut plan: Vec<Vec<PlannedStream>> = (0..tasks).map(|_| Vec::new()).collect();
+    for (i, stream) in streams.into_iter().enumerate() {
+        plan[i % tasks].push(PlannedStream {
+            partition: Some(stream.partition),
+            config: Some(stream.config),
+        });
+    }
+    Ok(plan)
+}
+
+/// Runs every task of the pipeline's source side by side (see
+/// [`plan_tasks`]) until each has exhausted its streams or `stop`; a failed
+/// task stops the others.
 pub async fn run_source(
+    pipeline: &Arc<PipelineConfig>,
+    stats: &Arc<PipelineStats>,
+    policy: &Arc<ErrorPolicy>,
+    stop: &CancellationToken,
+) -> Result<SourceEnd, RuntimeError> {
+    if pipeline.source.is_none() {
+        return Ok(SourceEnd::Exhausted);
+    }
+    let plan = plan_tasks(pipeline)?;
+    let single = plan.len() == 1 && plan[0].len() == 1;
+    let stop = stop.child_token();
+    // Each task on its own Tokio task: a task at `rate: max` seldom waits.
+    let tasks = plan.into_iter().enumerate().map(|(index, streams)| {
+        let (pipeline, stats, policy, stop) = (
+            pipeline.clone(),
+            stats.clone(),
+            policy.clone(),
+            stop.clone(),
+        );
+        let name = pipeline.name.clone();
+        let task = tokio::spawn(async move {
+            let result = run_task(&pipeline, index, streams, single, &stats, &policy, &stop).await;
+            if result.is_err() {
+                stop.cancel();
+            }
+            result
+        });
+        async move {
+            task.await.unwrap_or_else(|e| {
+                Err(RuntimeError::Task {
+                    pipeline: name,
+                    message: e.to_string(),
+                })
+            })
+        }
+    });
+    let mut end = SourceEnd::Exhausted;
+    let mut first_error = None;
+    for result in futures::future::join_all(tasks).await {
+        match result {
+            Ok(SourceEnd::Exhausted) => {}
+            Ok(SourceEnd::Stopped) => end = SourceEnd::Stopped,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(end), Err)
+}
+
+/// Source task `task`: builds each of its streams in turn, opens it after
+/// its stored position, polls it until end of input (then the next stream)
+/// or `stop`, produces every record and waits until Kafka acknowledged all
+/// of them. With exactly-once, the task's transactional id
+/// (`sluice-<pipeline>-source-<task>`) fences any other copy of the task.
+pub async fn run_task(
     pipeline: &PipelineConfig,
+    task: usize,
+    streams: Vec<PlannedStream>,
+    report_progress: bool,
     stats: &PipelineStats,
     policy: &ErrorPolicy,
     stop: &CancellationToken,
@@ -55,37 +161,55 @@ pub async fn run_source(
     };
     let ctx = build_context(pipeline, "source");
     let mut backoff = Backoff::for_pipeline(pipeline);
-    let mut source: Box<dyn Source> =
-        retrying!(backoff, "building the source", instance.config.build(&ctx)).map_err(fail)?;
     let kafka = &pipeline.kafka;
     backoff
         .kafka("creating the offsets topic", || async {
             ensure_offsets_topic(kafka).await
         })
         .await?;
-    let stored = backoff
+    let mut stored = backoff
         .kafka("reading the stored source positions", || async {
             tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))
         })
         .await?;
-    if stored.len() > 1 {
-        tracing::warn!(pipeline = %pipeline.name, partitions = stored.len(), "several source partitions have stored positions; resuming from the last one");
-    }
-    let resume_from = stored.into_values().next_back();
-    match &resume_from {
-        Some(position) => {
-            tracing::info!(pipeline = %pipeline.name, partition = %position.partition, offset = %position.offset, "resuming after the stored source position")
-        }
-        None => {
-            tracing::info!(pipeline = %pipeline.name, "no stored source position; starting from the beginning")
-        }
-    }
-    retrying!(
-        backoff,
-        "opening the source",
-        source.open(resume_from.clone())
-    )
-    .map_err(fail)?;
+    let mut streams = streams.into_iter();
+    // Opens the next stream, if any, after its stored position.
+    let mut next_stream =
+        async |backoff: &mut Backoff| -> Result<Option<Box<dyn Source>>, RuntimeError> {
+            let Some(stream) = streams.next() else {
+                return Ok(None);
+            };
+            let config: &dyn SourceConfig = stream.config.as_deref().unwrap_or(&*instance.config);
+            let resume_from = match &stream.partition {
+                Some(partition) => stored.remove(&partition.to_string()),
+                None => {
+                    if stored.len() > 1 {
+                        tracing::warn!(pipeline = %pipeline.name, partitions = stored.len(), "several source partitions have stored positions; resuming from the last one");
+                    }
+                    stored.pop_last().map(|(_, position)| position)
+                }
+            };
+            match &resume_from {
+                Some(position) => {
+                    tracing::info!(pipeline = %pipeline.name, task, partition = %position.partition, offset = %position.offset, "resuming after the stored source position")
+                }
+                None => {
+                    tracing::info!(pipeline = %pipeline.name, task, partition = ?stream.partition, "no stored source position; starting from the beginning")
+                }
+            }
+            let mut source: Box<dyn Source> =
+                retrying!(backoff, "building the source", config.build(&ctx)).map_err(fail)?;
+            retrying!(
+                backoff,
+                "opening the source",
+                source.open(resume_from.clone())
+            )
+            .map_err(fail)?;
+            Ok(Some(source))
+        };
+    let Some(mut source) = next_stream(&mut backoff).await? else {
+        return Ok(SourceEnd::Exhausted);
+    };
 
     let mut producer_settings = producer_config(&pipeline.kafka);
     if pipeline.exactly_once {
@@ -93,7 +217,7 @@ pub async fn run_source(
         // fences the first when it initialises its transactions.
         producer_settings.set(
             "transactional.id",
-            format!("sluice-{}-source-0", pipeline.name),
+            format!("sluice-{}-source-{task}", pipeline.name),
         );
     }
     let producer: FutureProducer<LoggingContext> = producer_settings
@@ -155,12 +279,22 @@ pub async fn run_source(
             };
             match poll {
                 Poll::End => {
-                    stats.set_progress(source.progress());
-                    return Ok(SourceEnd::Exhausted);
+                    if report_progress {
+                        stats.set_progress(source.progress());
+                    }
+                    if let Err(error) = source.close().await {
+                        tracing::warn!(pipeline = %pipeline.name, task, %error, "closing the source failed");
+                    }
+                    match next_stream(&mut backoff).await? {
+                        Some(next) => source = next,
+                        None => return Ok(SourceEnd::Exhausted),
+                    }
                 }
                 Poll::Records(records) => {
                     stats.add_polled(records.len() as u64);
-                    stats.set_progress(source.progress());
+                    if report_progress {
+                        stats.set_progress(source.progress());
+                    }
                     stats.queue_depth(producer.in_flight_count());
                     for mut record in records {
                         let outcome = match chain.apply(&mut record) {
@@ -199,6 +333,9 @@ pub async fn run_source(
                         writer.store_positions().await?;
                         last_store = tokio::time::Instant::now();
                     }
+                    // Let the other tasks of this worker thread run: a source at
+                    // `rate: max` may never have to wait.
+                    tokio::task::yield_now().await;
                 }
             }
         }
@@ -230,7 +367,7 @@ pub async fn run_source(
     }
     let end = result?;
     acknowledged?;
-    tracing::info!(pipeline = %pipeline.name, ?end, produced = stats.produced.load(Ordering::Relaxed), "source finished");
+    tracing::info!(pipeline = %pipeline.name, task, ?end, produced = stats.produced.load(Ordering::Relaxed), "source task finished");
     Ok(end)
 }
 

@@ -6,9 +6,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use connect_core::plugin::{BuildContext, FieldIssue, Source, SourceConfig};
+use connect_core::plugin::{BuildContext, FieldIssue, Source, SourceConfig, SourceStream};
 use connect_core::schemars::{self, json_schema, JsonSchema, Schema, SchemaGenerator};
-use connect_core::ConnectorResult;
+use connect_core::{ConnectorError, ConnectorResult};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::source::CsvReplaySource;
@@ -19,6 +19,10 @@ use crate::source::CsvReplaySource;
 pub struct CsvReplayConfig {
     /// The CSV file, relative to the pipeline file's directory. A gzip file
     /// (`.csv.gz`) is read transparently. Its first row names the fields.
+    /// A folder (every `.csv` and `.csv.gz` file in it) or a glob
+    /// (`data/*.csv`) makes one stream per file, in name order: each keeps
+    /// its own position, and the pipeline's `source.max_tasks` spreads them
+    /// over tasks (and workers). `limit` and `rate` then apply per file.
     pub path: PathBuf,
     /// The column whose value becomes the record key (e.g. `Index`). Without
     /// it records have no key and spread over partitions.
@@ -210,6 +214,70 @@ impl SourceConfig for CsvReplayConfig {
 
     async fn build(&self, ctx: &BuildContext) -> ConnectorResult<Box<dyn Source>> {
         Ok(Box::new(CsvReplaySource::new(self.clone(), ctx)))
+    }
+
+    fn split(&self, ctx: &BuildContext) -> ConnectorResult<Option<Vec<SourceStream>>> {
+        let Some(files) = self.files(ctx)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            files
+                .into_iter()
+                .map(|file| SourceStream {
+                    // The partition the file's records carry (`Replay::open`).
+                    partition: serde_json::json!({ "file": file.display().to_string() }),
+                    config: Box::new(CsvReplayConfig {
+                        path: file,
+                        ..self.clone()
+                    }),
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl CsvReplayConfig {
+    /// The files of a folder or glob `path`, sorted by name; `None` for a
+    /// single file.
+    pub fn files(&self, ctx: &BuildContext) -> ConnectorResult<Option<Vec<PathBuf>>> {
+        let path = ctx.resolve_path(&self.path);
+        let text = path.display().to_string();
+        let is_csv = |p: &std::path::Path| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            p.is_file() && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
+        };
+        let mut files: Vec<PathBuf> = if path.is_dir() {
+            std::fs::read_dir(&path)
+                .map_err(|e| ConnectorError::fatal(format!("cannot list the folder {text}: {e}")))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| is_csv(p))
+                .collect()
+        } else if text.contains(['*', '?', '[']) {
+            glob::glob(&text)
+                .map_err(|e| {
+                    ConnectorError::fatal(format!("`{text}` is not a valid glob pattern: {e}"))
+                })?
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect()
+        } else {
+            return Ok(None);
+        };
+        if files.is_empty() {
+            return Err(ConnectorError::fatal(format!(
+                "no CSV files (.csv, .csv.gz) {} {text}; check `path`",
+                if path.is_dir() {
+                    "in the folder"
+                } else {
+                    "match"
+                }
+            )));
+        }
+        files.sort();
+        Ok(Some(files))
     }
 }
 
