@@ -10,7 +10,7 @@
 //! Hive's: single quotes, with `\` escaping `'`, `\` and control characters.
 
 use super::layout::PartitionType;
-use super::table::{Column, HiveType, PartitionKey, Table, INPUT_FORMAT, OUTPUT_FORMAT, SERDE};
+use super::table::{Column, HiveType, PartitionKey, Table};
 
 /// `` `name` ``, a backtick inside doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -184,13 +184,13 @@ pub fn create_table(table: &Table, extra: &[(String, String)]) -> String {
     }
     sql.push_str(&format!(
         "ROW FORMAT SERDE {}\nWITH SERDEPROPERTIES (\n{}\n)\n",
-        quote_string(SERDE),
+        quote_string(table.serde()),
         properties_block(&table.serde_parameters())
     ));
     sql.push_str(&format!(
         "STORED AS INPUTFORMAT {}\nOUTPUTFORMAT {}\n",
-        quote_string(INPUT_FORMAT),
-        quote_string(OUTPUT_FORMAT)
+        quote_string(table.input_format()),
+        quote_string(table.output_format())
     ));
     sql.push_str(&format!("LOCATION {}\n", quote_string(&table.location)));
     let mut properties = table.parameters.clone();
@@ -348,6 +348,33 @@ mod tests {
              TBLPROPERTIES (\n  'classification' = 'json',\n  'compressionType' = 'none',\n  'typeOfData' = 'file',\n  \
              'objectCount' = '2',\n  'recordCount' = '0',\n  'averageRecordSize' = '0',\n  'sizeKey' = '20'\n)";
         assert_eq!(sql, expected);
+    }
+
+    #[test]
+    fn a_parquet_table_is_stored_as_parquet() {
+        let t = table(
+            &[
+                "topics/t/partition=0/t+0+00000000000000000000.parquet",
+                "topics/t/partition=1/t+1+00000000000000000000.parquet",
+            ],
+            &[("date", JsonType::String), ("Close", JsonType::Double)],
+        );
+        let sql = create_table(&t, &[]);
+        let expected = "CREATE EXTERNAL TABLE IF NOT EXISTS `default`.`t` (\n  \
+             `date` string,\n  `close` double\n)\n\
+             PARTITIONED BY (\n  `partition` int\n)\n\
+             ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n\
+             WITH SERDEPROPERTIES (\n  'serialization.format' = '1'\n)\n\
+             STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'\n\
+             OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'\n\
+             LOCATION 's3://b/topics/t/'\n\
+             TBLPROPERTIES (\n  'classification' = 'parquet',\n  'compressionType' = 'none',\n  'typeOfData' = 'file',\n  \
+             'objectCount' = '2',\n  'recordCount' = '0',\n  'averageRecordSize' = '0',\n  'sizeKey' = '20'\n)";
+        assert_eq!(sql, expected);
+        assert_eq!(
+            add_partitions(&t)[1],
+            "ALTER TABLE `default`.`t` ADD IF NOT EXISTS PARTITION (`partition` = 1) LOCATION 's3://b/topics/t/partition=1/'"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::table::{Table, INPUT_FORMAT, OUTPUT_FORMAT, SERDE};
+use super::table::Table;
 
 fn parameters(pairs: &[(String, String)]) -> Value {
     Value::Object(
@@ -39,12 +39,12 @@ pub fn create_table_input(table: &Table, extra: &[(String, String)]) -> Value {
             "StorageDescriptor": {
                 "Columns": columns,
                 "Location": table.location,
-                "InputFormat": INPUT_FORMAT,
-                "OutputFormat": OUTPUT_FORMAT,
+                "InputFormat": table.input_format(),
+                "OutputFormat": table.output_format(),
                 "Compressed": table.compression_type != "none",
                 "NumberOfBuckets": -1,
                 "SerdeInfo": {
-                    "SerializationLibrary": SERDE,
+                    "SerializationLibrary": table.serde(),
                     "Parameters": parameters(&table.serde_parameters()),
                 },
                 "Parameters": parameters(&table.parameters),
@@ -60,7 +60,10 @@ mod tests {
     use super::*;
     use crate::catalog::infer::JsonType;
     use crate::catalog::layout::{analyze, Listed};
-    use crate::catalog::table::{build, CrawlStats, TableSpec};
+    use crate::catalog::table::{
+        build, CrawlStats, TableSpec, INPUT_FORMAT, OUTPUT_FORMAT, PARQUET_INPUT_FORMAT,
+        PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, SERDE,
+    };
 
     #[test]
     fn the_create_table_input_has_the_shape_glue_takes() {
@@ -129,5 +132,81 @@ mod tests {
         // Only keys CreateTable knows, so `--cli-input-json` takes it.
         let keys: Vec<&String> = input.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["DatabaseName", "TableInput"]);
+    }
+
+    #[test]
+    fn a_parquet_table_has_the_parquet_serde_and_classification() {
+        let listed: Vec<Listed> = ["t/index=NYA/a.parquet", "t/index=HSI/b.parquet"]
+            .iter()
+            .map(|k| Listed {
+                key: (*k).to_owned(),
+                size: 5,
+            })
+            .collect();
+        let layout = analyze("t/", &listed).unwrap();
+        let fields = vec![
+            ("index".to_owned(), JsonType::String),
+            ("close".to_owned(), JsonType::Double),
+            ("volume".to_owned(), JsonType::BigInt),
+        ];
+        let stats = CrawlStats {
+            objects_read: 2,
+            bytes_read: 10,
+            records: 7,
+            record_bytes: 70,
+            ..Default::default()
+        };
+        let table = build(
+            TableSpec {
+                database: "market".into(),
+                name: "stocks".into(),
+                location: "s3://b/t/".into(),
+            },
+            &layout,
+            &fields,
+            &stats,
+        );
+        let input = create_table_input(&table, &[]);
+        let table_input = &input["TableInput"];
+        assert_eq!(
+            table_input["Parameters"],
+            json!({
+                "classification": "parquet",
+                "compressionType": "none",
+                "typeOfData": "file",
+                "objectCount": "2",
+                "recordCount": "7",
+                "averageRecordSize": "10",
+                "sizeKey": "10",
+            })
+        );
+        let sd = &table_input["StorageDescriptor"];
+        // The data column `index` is the partition column's: left out.
+        assert_eq!(
+            sd["Columns"],
+            json!([
+                {"Name": "close", "Type": "double"},
+                {"Name": "volume", "Type": "bigint"},
+            ])
+        );
+        assert_eq!(sd["InputFormat"], PARQUET_INPUT_FORMAT);
+        assert_eq!(sd["OutputFormat"], PARQUET_OUTPUT_FORMAT);
+        assert_eq!(sd["Compressed"], false);
+        assert_eq!(
+            sd["SerdeInfo"],
+            json!({
+                "SerializationLibrary": PARQUET_SERDE,
+                "Parameters": {"serialization.format": "1"},
+            })
+        );
+        assert_eq!(
+            table_input["PartitionKeys"],
+            json!([{"Name": "index", "Type": "string"}])
+        );
+        assert!(
+            table.notes[0].contains("`index` is left out"),
+            "{:?}",
+            table.notes
+        );
     }
 }

@@ -23,7 +23,13 @@
 //! - Anything else that meets (a number and a string, an object and an
 //!   array, ...) is `string`: the JSON SerDe reads any value into a string
 //!   column as its JSON text, so no record is lost.
+//!
+//! A Parquet object's columns come typed from its footer (the Arrow schema
+//! of the file, see [`JsonType::of_arrow`]) and merge into the same types
+//! the same way, so an object with `open` as `bigint` and one with `double`
+//! make a `double` column.
 
+use datafusion::arrow::datatypes::DataType;
 use serde_json::Value;
 
 /// The type inferred for a JSON value or field.
@@ -74,6 +80,45 @@ impl JsonType {
         }
     }
 
+    /// The type of a Parquet (Arrow) column: integers `bigint`, floating
+    /// point `double`, text `string`, `boolean`, lists `array<...>`, structs
+    /// `struct<...>`, the null type [`JsonType::Null`]; any other type
+    /// (dates, timestamps, decimals, binary, maps, ...) `string`.
+    pub fn of_arrow(data_type: &DataType) -> JsonType {
+        match data_type {
+            DataType::Null => JsonType::Null,
+            DataType::Boolean => JsonType::Boolean,
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => JsonType::BigInt,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => JsonType::Double,
+            DataType::List(item)
+            | DataType::LargeList(item)
+            | DataType::ListView(item)
+            | DataType::LargeListView(item)
+            | DataType::FixedSizeList(item, _) => {
+                JsonType::Array(Box::new(JsonType::of_arrow(item.data_type())))
+            }
+            DataType::Struct(fields) => {
+                let mut merged = Vec::new();
+                for field in fields {
+                    merge_field(
+                        &mut merged,
+                        field.name().clone(),
+                        JsonType::of_arrow(field.data_type()),
+                    );
+                }
+                JsonType::Struct(merged)
+            }
+            _ => JsonType::String,
+        }
+    }
+
     /// The narrowest type both `self` and `other` fit.
     pub fn merge(self, other: JsonType) -> JsonType {
         use JsonType::*;
@@ -116,6 +161,14 @@ impl SchemaBuilder {
     pub fn observe(&mut self, record: &serde_json::Map<String, Value>) {
         for (key, value) in record {
             merge_field(&mut self.fields, key.clone(), JsonType::of(value));
+        }
+    }
+
+    /// Takes in the columns of one object (a Parquet file's), merged with
+    /// what was seen as a record's fields would be.
+    pub fn observe_columns(&mut self, columns: impl IntoIterator<Item = (String, JsonType)>) {
+        for (name, ty) in columns {
+            merge_field(&mut self.fields, name, ty);
         }
     }
 
@@ -281,6 +334,76 @@ mod tests {
                     ])))
                 ),
                 field("m", JsonType::Array(Box::new(JsonType::String))),
+            ]
+        );
+    }
+
+    #[test]
+    fn arrow_types_map_to_the_json_types() {
+        use datafusion::arrow::datatypes::{Field, Fields, TimeUnit};
+        use std::sync::Arc;
+        for ty in [
+            DataType::Int8,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::UInt64,
+        ] {
+            assert_eq!(JsonType::of_arrow(&ty), JsonType::BigInt, "{ty}");
+        }
+        for ty in [DataType::Float32, DataType::Float64] {
+            assert_eq!(JsonType::of_arrow(&ty), JsonType::Double, "{ty}");
+        }
+        for ty in [
+            DataType::Utf8,
+            DataType::LargeUtf8,
+            DataType::Utf8View,
+            DataType::Date32,
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Decimal128(10, 2),
+            DataType::Binary,
+        ] {
+            assert_eq!(JsonType::of_arrow(&ty), JsonType::String, "{ty}");
+        }
+        assert_eq!(JsonType::of_arrow(&DataType::Boolean), JsonType::Boolean);
+        assert_eq!(JsonType::of_arrow(&DataType::Null), JsonType::Null);
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
+        assert_eq!(
+            JsonType::of_arrow(&list),
+            JsonType::Array(Box::new(JsonType::Double))
+        );
+        let nested = DataType::Struct(Fields::from(vec![
+            Field::new("k", DataType::Int32, true),
+            Field::new("tags", list, true),
+        ]));
+        assert_eq!(
+            JsonType::of_arrow(&nested),
+            JsonType::Struct(vec![
+                field("k", JsonType::BigInt),
+                field("tags", JsonType::Array(Box::new(JsonType::Double))),
+            ])
+        );
+    }
+
+    #[test]
+    fn parquet_columns_widen_across_objects_like_records() {
+        let mut builder = SchemaBuilder::default();
+        builder.observe_columns([
+            ("index".to_owned(), JsonType::String),
+            ("open".to_owned(), JsonType::BigInt),
+            ("gone".to_owned(), JsonType::Null),
+        ]);
+        builder.observe_columns([
+            ("open".to_owned(), JsonType::Double),
+            ("index".to_owned(), JsonType::String),
+            ("volume".to_owned(), JsonType::BigInt),
+        ]);
+        assert_eq!(
+            builder.fields(),
+            [
+                field("index", JsonType::String),
+                field("open", JsonType::Double),
+                field("gone", JsonType::Null),
+                field("volume", JsonType::BigInt),
             ]
         );
     }

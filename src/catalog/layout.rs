@@ -36,6 +36,8 @@ pub enum KeyKind {
     Json,
     /// JSON Lines, gzip-compressed (the same names with `.gz`).
     JsonGzip,
+    /// Apache Parquet (`.parquet`), as the s3_json sink writes with `format: parquet`.
+    Parquet,
     /// A hidden file (`_SUCCESS`, `.tmp`, anything under such a folder) or a
     /// folder marker (ends in `/`): Athena skips these too.
     Hidden,
@@ -56,6 +58,9 @@ pub fn key_kind(relative: &str) -> KeyKind {
     }
     let file = relative.rsplit('/').next().unwrap_or(relative);
     let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".parquet") {
+        return KeyKind::Parquet;
+    }
     let (stem, gzip) = match lower.strip_suffix(".gz") {
         Some(stem) => (stem, true),
         None => (lower.as_str(), false),
@@ -169,6 +174,26 @@ pub struct Partition {
     pub bytes: u64,
 }
 
+/// What the data objects of a table hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DataFormat {
+    /// JSON Lines (plain or gzip).
+    #[default]
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl DataFormat {
+    /// `JSON Lines` / `Parquet`, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DataFormat::Json => "JSON Lines",
+            DataFormat::Parquet => "Parquet",
+        }
+    }
+}
+
 /// A data object and the partition it is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataObject {
@@ -185,6 +210,8 @@ pub struct DataObject {
 /// What the listing says about the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// What every data object holds (one format a table).
+    pub format: DataFormat,
     /// The partition columns in path order.
     pub columns: Vec<PartitionColumn>,
     /// Every partition, sorted by folder.
@@ -207,17 +234,32 @@ impl Layout {
 /// Works out the layout from a listing of the keys under `root` (the table
 /// location's key prefix, ending in `/`, or empty for a bucket's root).
 /// Fails when the folders are not one partition scheme (different depths or
-/// names), saying which keys disagree.
+/// names), or when JSON Lines and Parquet objects are mixed, saying which
+/// keys disagree.
 pub fn analyze(root: &str, listed: &[Listed]) -> Result<Layout, String> {
     let mut objects: Vec<(Vec<Segment>, DataObject, String)> = Vec::new();
     let mut other_keys = Vec::new();
     let mut hidden = 0;
+    // The first key (in key order) of each format.
+    let mut first_json: Option<&str> = None;
+    let mut first_parquet: Option<&str> = None;
     for item in listed {
         let Some(relative) = item.key.strip_prefix(root) else {
             continue;
         };
-        let gzip = match key_kind(relative) {
-            KeyKind::Json => false,
+        let kind = key_kind(relative);
+        let first = match kind {
+            KeyKind::Json | KeyKind::JsonGzip => Some(&mut first_json),
+            KeyKind::Parquet => Some(&mut first_parquet),
+            KeyKind::Hidden | KeyKind::Other => None,
+        };
+        if let Some(first) = first {
+            if first.is_none_or(|key| item.key.as_str() < key) {
+                *first = Some(item.key.as_str());
+            }
+        }
+        let gzip = match kind {
+            KeyKind::Json | KeyKind::Parquet => false,
             KeyKind::JsonGzip => true,
             KeyKind::Hidden => {
                 hidden += 1;
@@ -250,6 +292,16 @@ pub fn analyze(root: &str, listed: &[Listed]) -> Result<Layout, String> {
             folder,
         ));
     }
+    let format = match (first_json, first_parquet) {
+        (Some(json), Some(parquet)) => {
+            return Err(format!(
+                "the location mixes JSON Lines objects (e.g. `{json}`) and Parquet objects (e.g. `{parquet}`); \
+                 a table has one format: crawl a prefix holding one of them (give each sink its own prefix or bucket)"
+            ));
+        }
+        (None, Some(_)) => DataFormat::Parquet,
+        _ => DataFormat::Json,
+    };
     objects.sort_by(|a, b| a.1.key.cmp(&b.1.key));
 
     // One scheme: the same depth, and at each depth the same name (or none).
@@ -323,6 +375,7 @@ pub fn analyze(root: &str, listed: &[Listed]) -> Result<Layout, String> {
         })
         .collect();
     Ok(Layout {
+        format,
         columns,
         partitions,
         objects,
@@ -453,6 +506,13 @@ mod tests {
         assert_eq!(key_kind("a/_temporary/x.json"), KeyKind::Hidden);
         assert_eq!(key_kind("a/"), KeyKind::Hidden);
         assert_eq!(key_kind("a/b.csv"), KeyKind::Other);
+        assert_eq!(
+            key_kind("partition=0/t+0+00000000000000000000.parquet"),
+            KeyKind::Parquet
+        );
+        assert_eq!(key_kind("a/b.snappy.PARQUET"), KeyKind::Parquet);
+        assert_eq!(key_kind("a/_tmp/b.parquet"), KeyKind::Hidden);
+        assert_eq!(key_kind("a/b.parquet.gz"), KeyKind::Other);
         assert_eq!(key_kind("a/b.gz"), KeyKind::Other);
     }
 
@@ -628,6 +688,50 @@ mod tests {
             error.contains("none (directly under the location)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn parquet_objects_make_a_parquet_layout() {
+        let layout = analyze(
+            "t/",
+            &listed(&[
+                "t/partition=1/t+1+00000000000000000000.parquet",
+                "t/partition=0/t+0+00000000000000000000.parquet",
+                "t/_SUCCESS",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(layout.format, DataFormat::Parquet);
+        assert_eq!(layout.objects.len(), 2);
+        assert!(layout.objects.iter().all(|o| !o.gzip));
+        assert_eq!(layout.columns[0].name, "partition");
+        assert_eq!(layout.columns[0].ty, PartitionType::Int);
+        let json = analyze("t/", &listed(&["t/a.json.gz"])).unwrap();
+        assert_eq!(json.format, DataFormat::Json);
+        assert_eq!(analyze("t/", &[]).unwrap().format, DataFormat::Json);
+    }
+
+    #[test]
+    fn json_and_parquet_objects_are_not_one_table() {
+        let error = analyze(
+            "t/",
+            &listed(&[
+                "t/p=1/z.json",
+                "t/p=1/b.parquet",
+                "t/p=0/a.json.gz",
+                "t/p=0/c.parquet",
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("JSON Lines objects (e.g. `t/p=0/a.json.gz`)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("Parquet objects (e.g. `t/p=0/c.parquet`)"),
+            "{error}"
+        );
+        assert!(error.contains("one format"), "{error}");
     }
 
     fn layout_with(sizes: &[usize]) -> Layout {

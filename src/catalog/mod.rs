@@ -1,10 +1,11 @@
 //! `sluice catalog`: the data catalog side of the bucket.
 //!
 //! `sluice catalog crawl <s3://bucket/prefix | pipeline.yaml>` does what an
-//! AWS Glue crawler does for the JSON Lines an `s3_json` sink writes: it
-//! lists every key under the table's location, works out the partition
-//! columns from the folders ([`layout`]), reads a bounded sample of the
-//! objects spread over the partitions, infers the columns and their types
+//! AWS Glue crawler does for the JSON Lines or Parquet objects an `s3_json`
+//! sink writes: it lists every key under the table's location, works out the
+//! partition columns from the folders ([`layout`]), reads a bounded sample of
+//! the objects spread over the partitions (of a Parquet object, only its
+//! footer: [`parquet`]), infers the columns and their types
 //! ([`infer`]), names them so that Athena takes them ([`table`]), and prints
 //! the table as a Glue `CreateTable` input ([`glue`]) and as Athena DDL
 //! ([`athena`]). With `--register` it also creates or updates the table and
@@ -15,6 +16,7 @@ pub mod athena;
 pub mod glue;
 pub mod infer;
 pub mod layout;
+pub mod parquet;
 pub mod register;
 pub mod table;
 
@@ -27,15 +29,15 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::Client;
 use futures::StreamExt;
 
-use infer::SchemaBuilder;
-use layout::{Layout, Listed};
+use infer::{JsonType, SchemaBuilder};
+use layout::{DataFormat, Layout, Listed};
 use table::{CrawlStats, Table, TableSpec};
 
 /// `sluice catalog` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum CatalogAction {
-    /// Infer a table from the JSON Lines objects under an S3 prefix, as a
-    /// Glue crawler would (columns, types, Hive-style partitions), and print
+    /// Infer a table from the JSON Lines or Parquet objects under an S3
+    /// prefix, as a Glue crawler would (columns, types, Hive-style partitions), and print
     /// it as a Glue CreateTable input and/or Athena DDL.
     Crawl(CrawlArgs),
 }
@@ -83,7 +85,8 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub database: String,
     /// Most objects read to infer the schema, spread evenly over the
-    /// partitions. Every key is listed whatever this is.
+    /// partitions (of a Parquet object only its footer is read). Every key
+    /// is listed whatever this is.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub sample: usize,
     /// Most lines read from each object read (default: every line).
@@ -384,6 +387,151 @@ async fn fetch(client: &Client, bucket: &str, key: &str) -> anyhow::Result<Vec<u
     Ok(body.into_bytes().to_vec())
 }
 
+/// The bytes `range` of an object.
+async fn fetch_range(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    range: std::ops::Range<u64>,
+) -> anyhow::Result<bytes::Bytes> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!(
+            "bytes={}-{}",
+            range.start,
+            range.end.saturating_sub(1)
+        ))
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot read s3://{bucket}/{key}: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| anyhow!("cannot read s3://{bucket}/{key}: {e}"))?;
+    Ok(body.into_bytes())
+}
+
+/// The footer of the Parquet object `key` of `size` bytes: its last bytes
+/// only (once more when the footer is longer than the first guess).
+async fn fetch_footer(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    size: u64,
+) -> anyhow::Result<parquet::Footer> {
+    let at = format!("s3://{bucket}/{key}");
+    let what_to_do =
+        "every object under the location must be a Parquet file: move others elsewhere";
+    if size == 0 {
+        bail!("{at} is empty, not a Parquet file; {what_to_do}");
+    }
+    let mut range = parquet::first_tail(size);
+    for _ in 0..2 {
+        let tail = fetch_range(client, bucket, key, range.clone()).await?;
+        match parquet::parse_tail(&tail, size).map_err(|e| anyhow!("{at}: {e}; {what_to_do}"))? {
+            parquet::Tail::Footer(footer) => return Ok(footer),
+            parquet::Tail::Needs(needed) => range = size.saturating_sub(needed)..size,
+        }
+    }
+    bail!("{at}: the Parquet footer is not in the object's last bytes; {what_to_do}")
+}
+
+/// Reads the JSON Lines of the objects `chosen` (indexes into the layout's
+/// objects) into a schema, with what was read.
+async fn read_json_sample(
+    client: &Client,
+    target: &Target,
+    layout: &Layout,
+    chosen: &[usize],
+    args: &CrawlArgs,
+) -> anyhow::Result<(SchemaBuilder, CrawlStats)> {
+    let location = target.location();
+    let mut schema = SchemaBuilder::default();
+    let mut stats = CrawlStats::default();
+    let mut bodies = futures::stream::iter(chosen.iter().map(|&i| {
+        let bucket = &target.bucket;
+        let key = &layout.objects[i].key;
+        async move { (i, fetch(client, bucket, key).await) }
+    }))
+    .buffered(FETCH_CONCURRENCY);
+    while let Some((i, body)) = bodies.next().await {
+        let object = &layout.objects[i];
+        let bytes = body?;
+        let at = format!("s3://{}/{}", target.bucket, object.key);
+        let consumed = read_object(&at, &bytes, args.max_lines, &mut schema, &mut stats)
+            .map_err(|e| anyhow!(e))?;
+        stats.objects_read += 1;
+        stats.bytes_read += consumed;
+    }
+    drop(bodies);
+    if stats.records == 0 {
+        bail!(
+            "the {} read under {location} hold no JSON object lines{}; is this a table of JSON Lines?",
+            plural(stats.objects_read, "object", "objects"),
+            stats
+                .first_malformed
+                .as_deref()
+                .map(|m| format!(" (first line: {m})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok((schema, stats))
+}
+
+/// Reads the footers of the Parquet objects `chosen` (indexes into the
+/// layout's objects): their columns merged into a schema, their rows counted.
+async fn read_parquet_footers(
+    client: &Client,
+    target: &Target,
+    layout: &Layout,
+    chosen: &[usize],
+) -> anyhow::Result<(SchemaBuilder, CrawlStats)> {
+    let mut schema = SchemaBuilder::default();
+    let mut stats = CrawlStats::default();
+    let mut footers = futures::stream::iter(chosen.iter().map(|&i| {
+        let bucket = &target.bucket;
+        let object = &layout.objects[i];
+        async move {
+            (
+                i,
+                fetch_footer(client, bucket, &object.key, object.size).await,
+            )
+        }
+    }))
+    .buffered(FETCH_CONCURRENCY);
+    while let Some((i, footer)) = footers.next().await {
+        let footer = footer?;
+        schema.observe_columns(
+            footer
+                .schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), JsonType::of_arrow(f.data_type()))),
+        );
+        stats.objects_read += 1;
+        stats.bytes_read += layout.objects[i].size;
+        stats.records += footer.rows;
+        stats.record_bytes += footer.uncompressed_bytes;
+    }
+    drop(footers);
+    if schema.fields().is_empty() {
+        bail!(
+            "the {} read under {} have no columns; is this a table of the s3_json sink?",
+            plural(stats.objects_read, "Parquet object", "Parquet objects"),
+            target.location()
+        );
+    }
+    Ok((schema, stats))
+}
+
 /// Feeds one object's JSON lines to the schema: at most `max_lines` lines,
 /// gzip decoded when the bytes are gzip. Lines that are not JSON objects are
 /// counted in `stats`; blank lines are skipped. Returns how many of the
@@ -498,15 +646,24 @@ pub fn summary(
             plural(layout.partitions.len(), "partition", "partitions")
         )
     };
-    let mut lines =
-        vec![format!(
-        "sluice catalog crawl {location}: {} ({}) {partitions}; read {} of {} objects, {} records",
-        plural(layout.objects.len(), "JSON Lines object", "JSON Lines objects"),
-        megabytes(layout.bytes()),
-        stats.objects_read,
-        layout.objects.len(),
-        stats.records
-    )];
+    let mut lines = match layout.format {
+        DataFormat::Json => vec![format!(
+            "sluice catalog crawl {location}: {} ({}) {partitions}; read {} of {} objects, {} records",
+            plural(layout.objects.len(), "JSON Lines object", "JSON Lines objects"),
+            megabytes(layout.bytes()),
+            stats.objects_read,
+            layout.objects.len(),
+            stats.records
+        )],
+        DataFormat::Parquet => vec![format!(
+            "sluice catalog crawl {location}: {} ({}) {partitions}; read the footers of {} of {} objects, {} rows",
+            plural(layout.objects.len(), "Parquet object", "Parquet objects"),
+            megabytes(layout.bytes()),
+            stats.objects_read,
+            layout.objects.len(),
+            stats.records
+        )],
+    };
     if stats.objects_read < layout.objects.len() {
         lines.push(
             "the schema is inferred from a sample spread over the partitions; raise --sample to read more"
@@ -529,9 +686,10 @@ pub fn summary(
     }
     if let Some(example) = layout.other_keys.first() {
         lines.push(format!(
-            "{} under the location {} not JSON Lines (e.g. {example}) and not crawled; Athena reads every object under the location, so move them elsewhere",
+            "{} under the location {} not {} (e.g. {example}) and not crawled; Athena reads every object under the location, so move them elsewhere",
             plural(layout.other_keys.len(), "object", "objects"),
-            if layout.other_keys.len() == 1 { "is" } else { "are" }
+            if layout.other_keys.len() == 1 { "is" } else { "are" },
+            layout.format.describe()
         ));
     }
     lines
@@ -567,7 +725,7 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         layout::analyze(&target.root(), &listed).map_err(|e| anyhow!("{location}: {e}"))?;
     if layout.objects.is_empty() {
         bail!(
-            "no JSON Lines objects (.json, .json.gz) under {location} {} ({} keys there); \
+            "no JSON Lines objects (.json, .json.gz) or Parquet objects (.parquet) under {location} {} ({} keys there); \
              check the prefix, or run the pipeline first",
             where_(&target),
             listed.len()
@@ -575,36 +733,10 @@ async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     }
     let chosen = layout::sample(&layout, args.sample.max(1));
 
-    let mut schema = SchemaBuilder::default();
-    let mut stats = CrawlStats::default();
-    let mut bodies = futures::stream::iter(chosen.iter().map(|&i| {
-        let client = &client;
-        let bucket = &target.bucket;
-        let key = &layout.objects[i].key;
-        async move { (i, fetch(client, bucket, key).await) }
-    }))
-    .buffered(FETCH_CONCURRENCY);
-    while let Some((i, body)) = bodies.next().await {
-        let object = &layout.objects[i];
-        let bytes = body?;
-        let at = format!("s3://{}/{}", target.bucket, object.key);
-        let consumed = read_object(&at, &bytes, args.max_lines, &mut schema, &mut stats)
-            .map_err(|e| anyhow!(e))?;
-        stats.objects_read += 1;
-        stats.bytes_read += consumed;
-    }
-    drop(bodies);
-    if stats.records == 0 {
-        bail!(
-            "the {} read under {location} hold no JSON object lines{}; is this a table of JSON Lines?",
-            plural(stats.objects_read, "object", "objects"),
-            stats
-                .first_malformed
-                .as_deref()
-                .map(|m| format!(" (first line: {m})"))
-                .unwrap_or_default()
-        );
-    }
+    let (schema, stats) = match layout.format {
+        DataFormat::Json => read_json_sample(&client, &target, &layout, &chosen, &args).await?,
+        DataFormat::Parquet => read_parquet_footers(&client, &target, &layout, &chosen).await?,
+    };
 
     let table = table::build(
         TableSpec {
@@ -799,5 +931,34 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[3].contains("t/notes.txt"), "{lines:?}");
+    }
+
+    #[test]
+    fn the_summary_of_a_parquet_table_counts_rows_from_the_footers() {
+        let listed: Vec<Listed> = (0..3)
+            .map(|i| Listed {
+                key: format!("t/partition={i}/t+{i}+00000000000000000000.parquet"),
+                size: 500_000,
+            })
+            .chain([Listed {
+                key: "t/notes.txt".into(),
+                size: 1,
+            }])
+            .collect();
+        let layout = layout::analyze("t/", &listed).unwrap();
+        let stats = CrawlStats {
+            objects_read: 3,
+            records: 30_000,
+            ..Default::default()
+        };
+        let lines = summary("s3://b/t/", &layout, &stats, None);
+        assert_eq!(
+            lines[0],
+            "sluice catalog crawl s3://b/t/: 3 Parquet objects (1.5 MB) in 3 partitions; read the footers of 3 of 3 objects, 30000 rows"
+        );
+        assert!(
+            lines[1].starts_with("1 object under the location is not Parquet (e.g. t/notes.txt)"),
+            "{lines:?}"
+        );
     }
 }

@@ -24,7 +24,7 @@ use aws_sdk_glue::types::{
 use aws_sdk_glue::Client;
 use futures::StreamExt;
 
-use super::table::{Table, INPUT_FORMAT, OUTPUT_FORMAT, SERDE};
+use super::table::Table;
 
 /// Partitions per `BatchCreatePartition` call: Glue takes at most 100.
 pub const BATCH_SIZE: usize = 100;
@@ -227,13 +227,13 @@ pub fn storage_descriptor(table: &Table, location: &str) -> anyhow::Result<Stora
     Ok(StorageDescriptor::builder()
         .set_columns(Some(columns))
         .location(location)
-        .input_format(INPUT_FORMAT)
-        .output_format(OUTPUT_FORMAT)
+        .input_format(table.input_format())
+        .output_format(table.output_format())
         .compressed(table.compression_type != "none")
         .number_of_buckets(-1)
         .serde_info(
             SerDeInfo::builder()
-                .serialization_library(SERDE)
+                .serialization_library(table.serde())
                 .set_parameters(Some(string_map(&table.serde_parameters())))
                 .build(),
         )
@@ -706,6 +706,48 @@ mod tests {
                 (vec!["NYA".to_owned()], "\"s3://b/t/index=NYA/\"".to_owned()),
             ]
         );
+    }
+
+    /// A Parquet table: the API input is still the printed one, and every
+    /// partition is stored as Parquet too.
+    #[test]
+    fn a_parquet_table_and_its_partitions_use_the_parquet_serde() {
+        let table = table(&["t/index=NYA/a.parquet", "t/index=HSI/b.parquet"]);
+        assert_eq!(table.format, crate::catalog::layout::DataFormat::Parquet);
+        let input = table_input(&table, &[]).unwrap();
+        let mut printed = create_table_input(&table, &[])["TableInput"].clone();
+        printed["Parameters"] = sorted(&printed["Parameters"]);
+        let sd = &mut printed["StorageDescriptor"];
+        sd["Parameters"] = sorted(&sd["Parameters"]);
+        let from_api = json!({
+            "Name": input.name(),
+            "TableType": input.table_type().unwrap(),
+            "Parameters": map(input.parameters()),
+            "StorageDescriptor": sd_json(input.storage_descriptor().unwrap()),
+            "PartitionKeys": columns(input.partition_keys()),
+        });
+        assert_eq!(from_api, printed);
+        assert_eq!(printed["Parameters"]["classification"], "parquet");
+        let inputs = partition_inputs(&table).unwrap();
+        assert_eq!(inputs.len(), 2);
+        for partition in &inputs {
+            let sd = partition.storage_descriptor().unwrap();
+            assert_eq!(
+                sd.serde_info().unwrap().serialization_library(),
+                Some("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")
+            );
+            assert_eq!(
+                sd.input_format(),
+                Some("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat")
+            );
+            assert_eq!(
+                sd.output_format(),
+                Some("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat")
+            );
+            let serde_parameters = sd.serde_info().unwrap().parameters().unwrap();
+            assert_eq!(serde_parameters.len(), 1, "{serde_parameters:?}");
+            assert_eq!(serde_parameters["serialization.format"], "1");
+        }
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

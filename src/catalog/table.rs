@@ -26,9 +26,16 @@
 //! lowercases keys by default and would fail on such records ("Duplicate
 //! key"), so the table gets `case.insensitive` = `FALSE` and a mapping for
 //! every key that is not already its column's name.
+//!
+//! Parquet tables use the Parquet SerDe, which reads a file's columns by
+//! name (without case) and knows no mappings: a column whose name Athena
+//! cannot take is still named after it (`a.b` → `a_b`), with a note that
+//! Athena reads it as null; a data column named like a partition column is
+//! left out of the table (its values are the folder's, which the partition
+//! column has), with a note.
 
 use super::infer::JsonType;
-use super::layout::{Layout, PartitionType};
+use super::layout::{DataFormat, Layout, PartitionType};
 
 /// The Hive type of a column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +150,9 @@ pub struct Table {
     pub partition_keys: Vec<PartitionKey>,
     /// Every partition found.
     pub partitions: Vec<PartitionEntry>,
-    /// `none` or `gzip` (Glue's `compressionType`).
+    /// What the objects hold: JSON Lines (the JSON SerDe) or Parquet (the Parquet SerDe).
+    pub format: DataFormat,
+    /// `none` or `gzip` (Glue's `compressionType`; `none` for Parquet).
     pub compression_type: &'static str,
     /// SerDe `case.insensitive`.
     pub case_insensitive: bool,
@@ -161,11 +170,47 @@ pub const SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
 pub const INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
 /// The output format of text tables.
 pub const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+/// The Parquet SerDe.
+pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+/// The input format of Parquet tables.
+pub const PARQUET_INPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+/// The output format of Parquet tables.
+pub const PARQUET_OUTPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 
 impl Table {
-    /// The SerDe's parameters: malformed JSON fails the query (so a bad line
-    /// is noticed), case handling, and the key mappings.
+    /// The SerDe's class.
+    pub fn serde(&self) -> &'static str {
+        match self.format {
+            DataFormat::Json => SERDE,
+            DataFormat::Parquet => PARQUET_SERDE,
+        }
+    }
+
+    /// The input format's class.
+    pub fn input_format(&self) -> &'static str {
+        match self.format {
+            DataFormat::Json => INPUT_FORMAT,
+            DataFormat::Parquet => PARQUET_INPUT_FORMAT,
+        }
+    }
+
+    /// The output format's class.
+    pub fn output_format(&self) -> &'static str {
+        match self.format {
+            DataFormat::Json => OUTPUT_FORMAT,
+            DataFormat::Parquet => PARQUET_OUTPUT_FORMAT,
+        }
+    }
+
+    /// The SerDe's parameters. JSON: malformed JSON fails the query (so a
+    /// bad line is noticed), case handling, and the key mappings. Parquet:
+    /// `serialization.format` = `1`, as a Glue crawler sets it.
     pub fn serde_parameters(&self) -> Vec<(String, String)> {
+        if self.format == DataFormat::Parquet {
+            return vec![("serialization.format".to_owned(), "1".to_owned())];
+        }
         let mut parameters = vec![
             ("ignore.malformed.json".to_owned(), "FALSE".to_owned()),
             (
@@ -445,6 +490,92 @@ pub fn name_columns(fields: &[(String, JsonType)], partition_names: &[String]) -
     }
 }
 
+/// Columns for the fields of Parquet files (see the module docs): no SerDe
+/// mappings, `case.insensitive` unused (the Parquet SerDe compares names
+/// without case).
+pub fn name_parquet_columns(fields: &[(String, JsonType)], partition_names: &[String]) -> Naming {
+    let mut notes = Vec::new();
+    let mut kept = Vec::new();
+    for (key, ty) in fields {
+        let lower = key.to_lowercase();
+        if partition_names.contains(&lower) {
+            notes.push(format!(
+                "Parquet column `{key}` is left out of the table: the partition column `{lower}` has its name (and, \
+                 as the sink writes them, its values); the Parquet SerDe cannot read the column under another name"
+            ));
+        } else {
+            kept.push((key.clone(), ty.clone()));
+        }
+    }
+    let reserved: Vec<String> = partition_names.to_vec();
+    let columns = parquet_fields(&kept, &reserved, &mut notes);
+    Naming {
+        columns,
+        mappings: Vec::new(),
+        case_insensitive: true,
+        notes,
+    }
+}
+
+/// Names the fields of one level of a Parquet schema.
+fn parquet_fields(
+    fields: &[(String, JsonType)],
+    reserved: &[String],
+    notes: &mut Vec<String>,
+) -> Vec<Column> {
+    let mut used: Vec<String> = reserved.to_vec();
+    // Plain names first, so that a renamed field never takes one.
+    for (key, _) in fields {
+        if is_plain_name(key) && !used.contains(&key.to_lowercase()) {
+            used.push(key.to_lowercase());
+        }
+    }
+    let mut claimed: Vec<String> = Vec::new();
+    let mut columns = Vec::new();
+    for (key, ty) in fields {
+        let lower = key.to_lowercase();
+        let (name, glue_name) = if is_plain_name(key) && !claimed.contains(&lower) {
+            (lower, key.clone())
+        } else {
+            let base = sanitize_name(key);
+            let mut name = base.clone();
+            let mut n = 1;
+            while used.contains(&name) || claimed.contains(&name) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            used.push(name.clone());
+            notes.push(format!(
+                "Parquet column `{key}` is column `{name}`: Athena takes only letters, digits, `_` and inner spaces \
+                 in names, with case not telling names apart, and the Parquet SerDe reads columns by name, so Athena \
+                 reads `{name}` as null; rename the field before the sink (transform `replace_field`)"
+            ));
+            (name.clone(), name)
+        };
+        claimed.push(name.clone());
+        let ty = parquet_hive_type(ty, notes);
+        columns.push(Column {
+            name,
+            glue_name,
+            key: key.clone(),
+            ty,
+        });
+    }
+    columns
+}
+
+fn parquet_hive_type(ty: &JsonType, notes: &mut Vec<String>) -> HiveType {
+    match ty {
+        JsonType::Null | JsonType::String => HiveType::String,
+        JsonType::Boolean => HiveType::Boolean,
+        JsonType::BigInt => HiveType::BigInt,
+        JsonType::Double => HiveType::Double,
+        JsonType::Array(item) => HiveType::Array(Box::new(parquet_hive_type(item, notes))),
+        JsonType::Struct(fields) if fields.is_empty() => HiveType::String,
+        JsonType::Struct(fields) => HiveType::Struct(parquet_fields(fields, &[], notes)),
+    }
+}
+
 /// Partition keys named for Athena: a folder name that is not plain is
 /// sanitized; repeated names get `_2`, ...
 pub fn name_partition_keys(layout: &Layout) -> (Vec<PartitionKey>, Vec<String>) {
@@ -509,7 +640,10 @@ pub fn build(
         mappings,
         case_insensitive,
         notes: column_notes,
-    } = name_columns(fields, &partition_names);
+    } = match layout.format {
+        DataFormat::Json => name_columns(fields, &partition_names),
+        DataFormat::Parquet => name_parquet_columns(fields, &partition_names),
+    };
     notes.extend(column_notes);
     let gzip = layout.objects.iter().filter(|o| o.gzip).count();
     let compression_type = if gzip == 0 { "none" } else { "gzip" };
@@ -539,6 +673,7 @@ pub fn build(
         columns,
         partition_keys,
         partitions,
+        format: layout.format,
         compression_type,
         case_insensitive,
         mappings,
@@ -563,8 +698,12 @@ fn table_parameters(
         (stats.records as f64 * total_bytes as f64 / stats.bytes_read as f64).round() as u64
     };
     let average = stats.record_bytes.checked_div(stats.records).unwrap_or(0);
+    let classification = match layout.format {
+        DataFormat::Json => "json",
+        DataFormat::Parquet => "parquet",
+    };
     [
-        ("classification", "json".to_owned()),
+        ("classification", classification.to_owned()),
         ("compressionType", compression_type.to_owned()),
         ("typeOfData", "file".to_owned()),
         ("objectCount", layout.objects.len().to_string()),
@@ -786,6 +925,112 @@ mod tests {
                 "struct<Flag:boolean,list:array<double>,k_v:bigint>"
             ]
         );
+    }
+
+    #[test]
+    fn parquet_columns_are_named_without_mappings() {
+        let Naming {
+            columns,
+            mappings,
+            case_insensitive,
+            notes,
+        } = name_parquet_columns(
+            &[
+                f("index", JsonType::String),
+                f("Adj Close", JsonType::Double),
+                f("a.b", JsonType::BigInt),
+                f("a_b", JsonType::String),
+                f("URL", JsonType::String),
+                f("Url", JsonType::String),
+                f(
+                    "s",
+                    JsonType::Struct(vec![f("k.v", JsonType::BigInt), f("X", JsonType::Boolean)]),
+                ),
+                f("gone", JsonType::Null),
+            ],
+            &["index".to_owned()],
+        );
+        assert_eq!(
+            names(&columns),
+            vec![
+                ("adj close", "Adj Close", "Adj Close"),
+                ("a_b_2", "a_b_2", "a.b"),
+                ("a_b", "a_b", "a_b"),
+                ("url", "URL", "URL"),
+                ("url_2", "url_2", "Url"),
+                ("s", "s", "s"),
+                ("gone", "gone", "gone"),
+            ]
+        );
+        let types: Vec<String> = columns.iter().map(|c| c.ty.glue()).collect();
+        assert_eq!(
+            types,
+            [
+                "double",
+                "bigint",
+                "string",
+                "string",
+                "string",
+                "struct<k_v:bigint,X:boolean>",
+                "string"
+            ]
+        );
+        assert!(mappings.is_empty());
+        assert!(case_insensitive);
+        assert_eq!(notes.len(), 4, "{notes:?}");
+        assert!(
+            notes[0].starts_with("Parquet column `index` is left out of the table"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].starts_with("Parquet column `a.b` is column `a_b_2`")
+                && notes[1].contains("reads `a_b_2` as null"),
+            "{notes:?}"
+        );
+        assert!(notes[3].contains("`k.v` is column `k_v`"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_parquet_table_has_parquet_parameters() {
+        let layout = layout(&["t/partition=0/a.parquet", "t/partition=1/b.parquet"]);
+        let stats = CrawlStats {
+            objects_read: 1,
+            bytes_read: 100,
+            records: 40,
+            record_bytes: 800,
+            ..Default::default()
+        };
+        let table = build(
+            TableSpec {
+                database: "default".into(),
+                name: "t".into(),
+                location: "s3://b/t/".into(),
+            },
+            &layout,
+            &[f("Close", JsonType::Double)],
+            &stats,
+        );
+        assert_eq!(table.format, DataFormat::Parquet);
+        assert_eq!(table.compression_type, "none");
+        assert_eq!(table.serde(), PARQUET_SERDE);
+        assert_eq!(table.input_format(), PARQUET_INPUT_FORMAT);
+        assert_eq!(table.output_format(), PARQUET_OUTPUT_FORMAT);
+        assert_eq!(
+            table.serde_parameters(),
+            vec![("serialization.format".to_owned(), "1".to_owned())]
+        );
+        let parameters: std::collections::BTreeMap<&str, &str> = table
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(parameters["classification"], "parquet");
+        // 40 rows in 100 of 200 bytes.
+        assert_eq!(parameters["recordCount"], "80");
+        assert_eq!(parameters["averageRecordSize"], "20");
+        assert_eq!(table.columns[0].glue_name, "Close");
+        assert_eq!(table.columns[0].name, "close");
+        assert_eq!(table.partitions.len(), 2);
     }
 
     #[test]
