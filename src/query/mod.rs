@@ -1,15 +1,18 @@
-//! `sluice query "<SQL>"`: SQL over the JSON Lines objects the s3_json sink
-//! wrote, with an embedded DataFusion reading them from S3 (or an
-//! S3-compatible server) through `object_store`.
+//! `sluice query "<SQL>"`: SQL over the JSON Lines or Parquet objects the
+//! s3_json sink wrote, with an embedded DataFusion reading them from S3 (or
+//! an S3-compatible server) through `object_store`.
 //!
 //! Each table is a DataFusion listing table over the `.json` and `.json.gz`
-//! objects under its location (gzip by extension, as Athena reads them),
-//! with the Hive-style partition folders of the keys as partition columns
-//! (see [`partitions`]), so that a `WHERE` on them lists and reads only the
+//! objects under its location (gzip by extension, as Athena reads them), or
+//! over its `.parquet` objects (a location holds one or the other), with the
+//! Hive-style partition folders of the keys as partition columns (see
+//! [`partitions`]), so that a `WHERE` on them lists and reads only the
 //! matching folders, and with columns inferred from a sample of the records
-//! (see [`schema`]). The objects are listed when the query runs: a query
+//! or from the Parquet footers (see [`schema`]), or given by a crawl result
+//! (see [`crawl`]). The objects are listed when the query runs: a query
 //! while a pipeline is running sees every object uploaded so far.
 
+mod crawl;
 mod location;
 mod output;
 mod partitions;
@@ -27,6 +30,8 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -34,6 +39,8 @@ use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
+use crate::catalog::layout::DataFormat;
+use crawl::CrawlTable;
 use location::{S3Access, S3Location, TableArg};
 pub use output::OutputFormat;
 use output::ResultWriter;
@@ -43,14 +50,14 @@ use schema::Sampling;
 /// `sluice query` arguments.
 #[derive(Debug, clap::Args)]
 #[command(group(
-    clap::ArgGroup::new("from").required(true).multiple(true).args(["tables", "pipelines"])
+    clap::ArgGroup::new("from").required(true).multiple(true).args(["tables", "pipelines", "crawls"])
 ))]
 pub struct QueryArgs {
     /// The SQL query (one read-only statement: SELECT, WITH, EXPLAIN, SHOW,
     /// DESCRIBE). Names are lower-cased unless double-quoted: write
     /// `"CloseUSD"`, `"stock-market"`.
     pub sql: String,
-    /// A table over the `.json`/`.json.gz` objects under an S3 location, as
+    /// A table over the `.json`/`.json.gz` (or `.parquet`) objects under an S3 location, as
     /// `NAME=s3://bucket/prefix/`, e.g. `stocks=s3://stock-market/topics/stock-market/`
     /// (repeatable).
     #[arg(long = "table", value_name = "NAME=S3_URL", value_parser = location::parse_table_arg)]
@@ -60,15 +67,21 @@ pub struct QueryArgs {
     /// endpoint and region (repeatable).
     #[arg(long = "pipeline", value_name = "PIPELINE.yaml")]
     pub pipelines: Vec<PathBuf>,
+    /// A crawl result, the JSON `sluice catalog crawl --format glue` prints
+    /// (or `aws glue get-table`): a table named after it at its location,
+    /// with its columns, partition keys and format (Parquet or JSON) instead
+    /// of inferred ones; reached through --endpoint or $S3_ENDPOINT (repeatable).
+    #[arg(long = "crawl", value_name = "FILE")]
+    pub crawls: Vec<PathBuf>,
     /// Output format: an aligned `table`, `csv` with a header, or `json` (JSON Lines).
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
     /// Endpoint of an S3-compatible server, e.g. http://127.0.0.1:9000 (default:
-    /// $S3_ENDPOINT for --table, the sink's `endpoint` for --pipeline; AWS when empty).
+    /// $S3_ENDPOINT for --table and --crawl, the sink's `endpoint` for --pipeline; AWS when empty).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Objects read per table to infer its columns, spread evenly over its
-    /// objects (0: every object).
+    /// objects (0: every object); of a Parquet object only its footer.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub sample_objects: usize,
     /// Records read from each of those objects (0: all of them).
@@ -95,6 +108,9 @@ struct TableSource {
     name: String,
     location: S3Location,
     access: S3Access,
+    /// The columns, partition keys and format of a crawl result (`--crawl`);
+    /// inferred from the objects when `None`.
+    declared: Option<CrawlTable>,
 }
 
 impl TableSource {
@@ -118,6 +134,7 @@ fn table_sources(args: &QueryArgs) -> anyhow::Result<Vec<TableSource>> {
             name: table.name,
             location: table.location,
             access: table.access,
+            declared: None,
         });
     }
     for table in &args.tables {
@@ -125,12 +142,22 @@ fn table_sources(args: &QueryArgs) -> anyhow::Result<Vec<TableSource>> {
             name: table.name.clone(),
             location: table.location.clone(),
             access: S3Access::for_endpoint(args.endpoint.clone().or(env_endpoint.clone())),
+            declared: None,
+        });
+    }
+    for path in &args.crawls {
+        let table = crawl::read_crawl_file(path)?;
+        sources.push(TableSource {
+            name: table.name.clone(),
+            location: table.location.clone(),
+            access: S3Access::for_endpoint(args.endpoint.clone().or(env_endpoint.clone())),
+            declared: Some(table),
         });
     }
     for (i, source) in sources.iter().enumerate() {
         if let Some(other) = sources[..i].iter().find(|s| s.name == source.name) {
             bail!(
-                "two tables are named `{}`: {} and {}; rename one with --table OTHER=s3://...",
+                "two tables are named `{}`: {} and {}; rename one with --table OTHER=s3://... (or the crawl's `Name`)",
                 source.name,
                 other.location.url(),
                 source.location.url()
@@ -269,22 +296,111 @@ fn session() -> SessionContext {
     SessionContext::new_with_config(config)
 }
 
-/// Whether an object is data of a table: `.json` or `.json.gz`, not empty.
-fn data_kind(meta: &ObjectMeta) -> Option<FileCompressionType> {
+/// What a data object of a table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectKind {
+    /// `.json`.
+    Json,
+    /// `.json.gz`.
+    JsonGzip,
+    /// `.parquet`.
+    Parquet,
+}
+
+impl ObjectKind {
+    fn format(self) -> DataFormat {
+        match self {
+            ObjectKind::Json | ObjectKind::JsonGzip => DataFormat::Json,
+            ObjectKind::Parquet => DataFormat::Parquet,
+        }
+    }
+}
+
+/// Whether an object is data of a table: `.json`, `.json.gz` or
+/// `.parquet`, not empty.
+fn data_kind(meta: &ObjectMeta) -> Option<ObjectKind> {
     let key = meta.location.as_ref();
     if meta.size == 0 {
         None
     } else if key.ends_with(".json") {
-        Some(FileCompressionType::UNCOMPRESSED)
+        Some(ObjectKind::Json)
     } else if key.ends_with(".json.gz") {
-        Some(FileCompressionType::GZIP)
+        Some(ObjectKind::JsonGzip)
+    } else if key.ends_with(".parquet") {
+        Some(ObjectKind::Parquet)
     } else {
         None
     }
 }
 
-/// The listing table (or, when the location holds both plain and gzip
-/// objects, the union of two) of `source`.
+/// The one format of the objects `files`: an error naming an object of
+/// each when JSON Lines and Parquet objects are mixed.
+fn one_format(files: &[ObjectMeta], bucket: &str) -> anyhow::Result<DataFormat> {
+    let first = |format: DataFormat| {
+        files
+            .iter()
+            .find(|meta| data_kind(meta).map(ObjectKind::format) == Some(format))
+    };
+    match (first(DataFormat::Json), first(DataFormat::Parquet)) {
+        (Some(json), Some(parquet)) => bail!(
+            "its location mixes JSON Lines objects (e.g. s3://{bucket}/{}) and Parquet objects \
+             (e.g. s3://{bucket}/{}); a table has one format: give each sink its own prefix or \
+             bucket, and each table the folder of one",
+            json.location,
+            parquet.location
+        ),
+        (None, Some(_)) => Ok(DataFormat::Parquet),
+        _ => Ok(DataFormat::Json),
+    }
+}
+
+/// The partition columns of a crawl result, checked against the folders
+/// found (`detected`): the same names in the same order (without case; the
+/// folders' spelling is kept), with the crawl's types.
+fn declared_partitions(
+    declared: &CrawlTable,
+    detected: &[PartitionColumn],
+) -> anyhow::Result<Vec<PartitionColumn>> {
+    let same = declared.partition_keys.len() == detected.len()
+        && declared
+            .partition_keys
+            .iter()
+            .zip(detected)
+            .all(|((name, _), found)| name.eq_ignore_ascii_case(&found.name));
+    if !same {
+        let names = |names: Vec<&str>| {
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        };
+        bail!(
+            "the crawl's partition keys ({}) are not the partition folders of the objects ({}); \
+             crawl the location again (sluice catalog crawl --format glue)",
+            names(
+                declared
+                    .partition_keys
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect()
+            ),
+            names(detected.iter().map(|c| c.name.as_str()).collect())
+        );
+    }
+    Ok(declared
+        .partition_keys
+        .iter()
+        .zip(detected)
+        .map(|((_, data_type), found)| PartitionColumn {
+            name: found.name.clone(),
+            data_type: data_type.clone(),
+        })
+        .collect())
+}
+
+/// The listing table of `source` (for JSON Lines, the union of two when the
+/// location holds both plain and gzip objects).
 async fn table_provider(
     ctx: &SessionContext,
     source: &TableSource,
@@ -302,18 +418,31 @@ async fn table_provider(
              AWS_SECRET_ACCESS_KEY, AWS_REGION)"
         )
     })?;
-    let files: Vec<ObjectMeta> = objects
+    let bucket = &source.location.bucket;
+    let mut files: Vec<ObjectMeta> = objects
         .into_iter()
         .filter(|meta| data_kind(meta).is_some())
         .collect();
+    let format = one_format(&files, bucket)?;
+    if let Some(declared) = &source.declared {
+        if !files.is_empty() && declared.format != format {
+            bail!(
+                "the crawl result describes {} objects but its location holds {} objects; \
+                 crawl the location again (sluice catalog crawl --format glue)",
+                declared.format.describe(),
+                format.describe()
+            );
+        }
+    }
     if files.is_empty() {
         bail!(
-            "no .json or .json.gz objects under its location: nothing to query yet (a sink \
+            "no .json, .json.gz or .parquet objects under its location: nothing to query yet (a sink \
              uploads an object after `flush_size` records or `rotate_interval`), or the \
              location is not the topic's folder"
         );
     }
-    let columns = partitions::detect(files.iter().map(|meta| {
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    let detected = partitions::detect(files.iter().map(|meta| {
         let segments = url
             .strip_prefix(&meta.location)
             .map(|parts| parts.collect())
@@ -321,18 +450,31 @@ async fn table_provider(
         (meta.location.to_string(), segments)
     }))
     .map_err(|e| anyhow!("{e}"))?;
-    let bucket = &source.location.bucket;
-    let inferred = schema::sample_and_infer(
-        &store,
-        &files,
-        |meta| data_kind(meta) == Some(FileCompressionType::GZIP),
-        sampling,
-        |meta| format!("s3://{bucket}/{}", meta.location),
-    )
-    .await?;
+    let describe = |meta: &ObjectMeta| format!("s3://{bucket}/{}", meta.location);
+    let (columns, table_schema) = match (&source.declared, format) {
+        (Some(declared), _) => (
+            declared_partitions(declared, &detected)?,
+            Schema::new(declared.columns.clone()),
+        ),
+        (None, DataFormat::Json) => (
+            detected,
+            schema::sample_and_infer(
+                &store,
+                &files,
+                |meta| data_kind(meta) == Some(ObjectKind::JsonGzip),
+                sampling,
+                describe,
+            )
+            .await?,
+        ),
+        (None, DataFormat::Parquet) => (
+            detected,
+            schema::sample_parquet_schema(&store, &files, sampling.objects, describe).await?,
+        ),
+    };
     // A data column named like a partition column is read from the key.
     let file_schema = Arc::new(Schema::new(
-        inferred
+        table_schema
             .fields()
             .iter()
             .filter(|f| !columns.iter().any(|c| c.name == *f.name()))
@@ -342,12 +484,17 @@ async fn table_provider(
     tracing::debug!(
         table = source.name,
         objects = files.len(),
+        format = format.describe(),
         partitions = ?columns,
         schema = %file_schema,
         "query table"
     );
+    let kinds = match format {
+        DataFormat::Json => vec![ObjectKind::Json, ObjectKind::JsonGzip],
+        DataFormat::Parquet => vec![ObjectKind::Parquet],
+    };
     let mut providers = Vec::new();
-    for kind in [FileCompressionType::UNCOMPRESSED, FileCompressionType::GZIP] {
+    for kind in kinds {
         if files.iter().any(|meta| data_kind(meta) == Some(kind)) {
             let config = ListingTableConfig::new(url.clone())
                 .with_listing_options(listing_options(kind, &columns))
@@ -368,22 +515,28 @@ async fn table_provider(
     }
 }
 
-fn listing_options(kind: FileCompressionType, columns: &[PartitionColumn]) -> ListingOptions {
-    let extension = if kind == FileCompressionType::GZIP {
-        ".json.gz"
-    } else {
-        ".json"
+fn listing_options(kind: ObjectKind, columns: &[PartitionColumn]) -> ListingOptions {
+    let (format, extension): (Arc<dyn FileFormat>, &str) = match kind {
+        ObjectKind::Json => (
+            Arc::new(
+                JsonFormat::default().with_file_compression_type(FileCompressionType::UNCOMPRESSED),
+            ),
+            ".json",
+        ),
+        ObjectKind::JsonGzip => (
+            Arc::new(JsonFormat::default().with_file_compression_type(FileCompressionType::GZIP)),
+            ".json.gz",
+        ),
+        ObjectKind::Parquet => (Arc::new(ParquetFormat::default()), ".parquet"),
     };
-    ListingOptions::new(Arc::new(
-        JsonFormat::default().with_file_compression_type(kind),
-    ))
-    .with_file_extension(extension)
-    .with_table_partition_cols(
-        columns
-            .iter()
-            .map(|c| (c.name.clone(), c.data_type.clone()))
-            .collect(),
-    )
+    ListingOptions::new(format)
+        .with_file_extension(extension)
+        .with_table_partition_cols(
+            columns
+                .iter()
+                .map(|c| (c.name.clone(), c.data_type.clone()))
+                .collect(),
+        )
 }
 
 #[cfg(test)]
@@ -430,13 +583,20 @@ mod tests {
         let args = parse(&["SELECT 1", "--pipeline", "p.yaml"]).expect("args");
         assert_eq!(args.format, OutputFormat::Table);
         assert_eq!(args.pipelines, vec![PathBuf::from("p.yaml")]);
+        // A crawl result alone is a source of tables.
+        let args = parse(&["SELECT 1", "--crawl", "a.json", "--crawl", "b.json"]).expect("args");
+        assert_eq!(
+            args.crawls,
+            vec![PathBuf::from("a.json"), PathBuf::from("b.json")]
+        );
+        assert!(args.tables.is_empty() && args.pipelines.is_empty());
     }
 
     #[test]
     fn options_need_a_table_and_a_valid_one() {
         let error = parse(&["SELECT 1"]).unwrap_err().to_string();
         assert!(
-            error.contains("--table") && error.contains("--pipeline"),
+            error.contains("--table") && error.contains("--pipeline") && error.contains("--crawl"),
             "{error}"
         );
         let error = parse(&["SELECT 1", "--table", "s3://b/p"])
@@ -464,11 +624,13 @@ mod tests {
                 name: "stock-market".into(),
                 location: S3Location::parse("s3://b/t/").expect("url"),
                 access: S3Access::default(),
+                declared: None,
             },
             TableSource {
                 name: "t".into(),
                 location: S3Location::parse("s3://b/u/").expect("url"),
                 access: S3Access::default(),
+                declared: None,
             },
         ];
         let text = query_error(
@@ -529,11 +691,24 @@ mod tests {
         sql: &str,
         format: OutputFormat,
     ) -> anyhow::Result<String> {
+        query_declared(store, sampling, None, sql, format).await
+    }
+
+    /// `sql` over the table `t` at `s3://bucket/topics/t/` in `store`, with
+    /// the columns of a crawl result when `declared`.
+    async fn query_declared(
+        store: Arc<dyn ObjectStore>,
+        sampling: Sampling,
+        declared: Option<CrawlTable>,
+        sql: &str,
+        format: OutputFormat,
+    ) -> anyhow::Result<String> {
         let ctx = session();
         let source = TableSource {
             name: "t".into(),
             location: S3Location::parse("s3://bucket/topics/t/")?,
             access: S3Access::default(),
+            declared,
         };
         let provider = table_provider(&ctx, &source, store, sampling).await?;
         ctx.register_table(TableReference::bare("t"), provider)?;
@@ -687,5 +862,242 @@ mod tests {
                 .to_string();
             assert!(error.contains("read-only"), "{write}: {error}");
         }
+    }
+
+    /// A Parquet file of stock-like rows: (index, date, open) with `open`
+    /// as `Int64` or `Float64`.
+    fn stock_parquet(rows: &[(&str, &str, f64)], open_as_int: bool) -> bytes::Bytes {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+        let index: ArrayRef = Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        ));
+        let date: ArrayRef = Arc::new(StringArray::from(
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        ));
+        let open: ArrayRef = if open_as_int {
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.2 as i64).collect::<Vec<_>>(),
+            ))
+        } else {
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ))
+        };
+        crate::catalog::parquet::tests::parquet_file(
+            vec![("index", index), ("date", date), ("open", open)],
+            2,
+        )
+    }
+
+    /// A bucket in memory with Parquet objects in `index=` folders, `open`
+    /// an integer column in one and a double column in the others.
+    async fn parquet_store() -> anyhow::Result<Arc<dyn ObjectStore>> {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let objects = [
+            (
+                "topics/t/index=NYA/t+0+00000000000000000000.parquet",
+                stock_parquet(
+                    &[
+                        ("NYA", "2021-05-27", 16515.0),
+                        ("NYA", "2021-05-28", 16555.0),
+                    ],
+                    true,
+                ),
+            ),
+            (
+                "topics/t/index=NYA/t+0+00000000000000000002.parquet",
+                stock_parquet(&[("NYA", "2021-05-31", 16600.5)], false),
+            ),
+            (
+                "topics/t/index=HSI/t+1+00000000000000000000.parquet",
+                stock_parquet(
+                    &[
+                        ("HSI", "1986-12-31", 2568.25),
+                        ("HSI", "1987-01-02", 2540.5),
+                        ("HSI", "1987-01-05", 2552.5),
+                    ],
+                    false,
+                ),
+            ),
+        ];
+        for (key, body) in objects {
+            store.put(&Path::from(key), body.into()).await?;
+        }
+        store
+            .put(&Path::from("topics/t/_SUCCESS"), "".into())
+            .await?;
+        Ok(store)
+    }
+
+    #[tokio::test]
+    async fn parquet_objects_with_widened_columns_and_a_partition_column() {
+        let store = parquet_store().await.expect("store");
+        let sampling = Sampling {
+            objects: 64,
+            records_per_object: 1000,
+        };
+        let csv = |sql: &'static str| query_store(store.clone(), sampling, sql, OutputFormat::Csv);
+        assert_eq!(
+            csv("SELECT COUNT(*) AS n, SUM(open) AS s, arrow_typeof(SUM(open)) AS t FROM t")
+                .await
+                .expect("sum"),
+            "n,s,t\n6,57331.75,Float64\n"
+        );
+        assert_eq!(
+            csv("SELECT index, COUNT(*) AS n, MAX(date) AS d FROM t GROUP BY index ORDER BY index")
+                .await
+                .expect("group by"),
+            "index,n,d\nHSI,3,1987-01-05\nNYA,3,2021-05-31\n"
+        );
+        assert_eq!(
+            csv("SELECT date, open FROM t WHERE index = 'NYA' AND open > 16520 ORDER BY date")
+                .await
+                .expect("filter"),
+            "date,open\n2021-05-28,16555.0\n2021-05-31,16600.5\n"
+        );
+        // The data column `index` is the partition column's: one `index`.
+        assert_eq!(
+            csv("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'")
+                .await
+                .expect("columns"),
+            "column_name,data_type\ndate,Utf8\nopen,Float64\nindex,Utf8\n"
+        );
+        let plan = csv("EXPLAIN SELECT COUNT(*) FROM t WHERE index = 'HSI' AND open > 0")
+            .await
+            .expect("plan");
+        assert!(plan.contains("index=HSI/"), "{plan}");
+        assert!(!plan.contains("index=NYA/"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn json_and_parquet_objects_in_one_location_are_refused() {
+        let store = parquet_store().await.expect("store");
+        store
+            .put(
+                &Path::from("topics/t/index=HSI/t+1+00000000000000000003.json"),
+                "{\"index\":\"HSI\"}\n".into(),
+            )
+            .await
+            .expect("put");
+        let sampling = Sampling {
+            objects: 64,
+            records_per_object: 1000,
+        };
+        let error = query_store(store, sampling, "SELECT 1", OutputFormat::Csv)
+            .await
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains(
+                "JSON Lines objects (e.g. s3://bucket/topics/t/index=HSI/t+1+00000000000000000003.json)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Parquet objects (e.g. s3://bucket/topics/t/index=HSI/t+1+00000000000000000000.parquet)"),
+            "{text}"
+        );
+    }
+
+    fn crawl_result(columns: serde_json::Value, keys: serde_json::Value) -> CrawlTable {
+        crawl::parse_crawl(&serde_json::json!({
+            "DatabaseName": "default",
+            "TableInput": {
+                "Name": "t",
+                "Parameters": {"classification": "parquet"},
+                "StorageDescriptor": {
+                    "Columns": columns,
+                    "Location": "s3://bucket/topics/t/",
+                    "SerdeInfo": {
+                        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                    },
+                },
+                "PartitionKeys": keys,
+            },
+        }))
+        .expect("a crawl result")
+    }
+
+    #[tokio::test]
+    async fn a_crawl_result_gives_the_columns_and_partition_keys() {
+        let store = parquet_store().await.expect("store");
+        let sampling = Sampling {
+            objects: 1,
+            records_per_object: 1,
+        };
+        let declared = crawl_result(
+            serde_json::json!([
+                {"Name": "date", "Type": "string"},
+                {"Name": "open", "Type": "double"},
+                {"Name": "missing", "Type": "bigint"},
+            ]),
+            serde_json::json!([{"Name": "index", "Type": "string"}]),
+        );
+        let answer = query_declared(
+            store.clone(),
+            sampling,
+            Some(declared.clone()),
+            "SELECT index, COUNT(*) AS n, SUM(open) AS s, COUNT(missing) AS m FROM t GROUP BY index ORDER BY index",
+            OutputFormat::Csv,
+        )
+        .await
+        .expect("query");
+        assert_eq!(answer, "index,n,s,m\nHSI,3,7661.25,0\nNYA,3,49670.5,0\n");
+        let columns = query_declared(
+            store.clone(),
+            sampling,
+            Some(declared),
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'",
+            OutputFormat::Csv,
+        )
+        .await
+        .expect("columns");
+        assert_eq!(
+            columns,
+            "column_name,data_type\ndate,Utf8\nopen,Float64\nmissing,Int64\nindex,Utf8\n"
+        );
+
+        // Partition keys that are not the folders' are refused.
+        let declared = crawl_result(
+            serde_json::json!([{"Name": "open", "Type": "double"}]),
+            serde_json::json!([{"Name": "partition", "Type": "int"}]),
+        );
+        let error = query_declared(
+            store.clone(),
+            sampling,
+            Some(declared),
+            "SELECT 1",
+            OutputFormat::Csv,
+        )
+        .await
+        .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains(
+                "partition keys (partition) are not the partition folders of the objects (index)"
+            ),
+            "{text}"
+        );
+
+        // A JSON crawl result over Parquet objects too.
+        let mut declared = crawl_result(
+            serde_json::json!([{"Name": "open", "Type": "double"}]),
+            serde_json::json!([{"Name": "index", "Type": "string"}]),
+        );
+        declared.format = DataFormat::Json;
+        let error = query_declared(
+            store,
+            sampling,
+            Some(declared),
+            "SELECT 1",
+            OutputFormat::Csv,
+        )
+        .await
+        .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("describes JSON Lines objects but its location holds Parquet objects"),
+            "{text}"
+        );
     }
 }

@@ -20,11 +20,19 @@
 //! an integer by Arrow's reader; a column first seen past the sample is not
 //! in the table. Sampling every record (`--sample-objects 0
 //! --sample-records 0`) leaves only the mixed-kind columns failing.
+//!
+//! A table of Parquet objects takes its columns from the footers of the
+//! sampled objects (their last bytes only), merged in first-seen order with
+//! the same widening ([`widen`]): integers of any width with floating point
+//! are `Float64`, integers of different widths `Int64`, other mixes `Utf8`,
+//! structs field by field, lists by their items. DataFusion then casts each
+//! file's columns to the table's types (`Int64` in one file, `Float64` in
+//! the table: read as `Float64`); a column missing from a file is null there.
 
 use std::io::BufRead;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use datafusion::arrow::json::reader::infer_json_schema_from_iterator;
 use futures::{StreamExt, TryStreamExt};
@@ -158,6 +166,141 @@ pub async fn sample_and_infer(
         );
     }
     infer(&records)
+}
+
+/// The columns of a table of Parquet objects `files` in `store`: the
+/// footers of `objects` of them (`0`: all) spread over the listing, merged.
+/// `describe` names an object in errors.
+pub async fn sample_parquet_schema(
+    store: &Arc<dyn ObjectStore>,
+    files: &[ObjectMeta],
+    objects: usize,
+    describe: impl Fn(&ObjectMeta) -> String,
+) -> anyhow::Result<Schema> {
+    let schemas: Vec<Schema> = futures::stream::iter(spread(files.len(), objects))
+        .map(|index| {
+            let file = &files[index];
+            parquet_footer_schema(store, file, describe(file))
+        })
+        .buffered(CONCURRENT_SAMPLES)
+        .try_collect()
+        .await?;
+    let schema = merge_schemas(&schemas);
+    if schema.fields().is_empty() {
+        bail!("the sampled Parquet objects have no columns");
+    }
+    Ok(schema)
+}
+
+/// The Arrow schema in the footer of the Parquet object `file`, fetching
+/// only its last bytes. `name` names it in errors.
+async fn parquet_footer_schema(
+    store: &Arc<dyn ObjectStore>,
+    file: &ObjectMeta,
+    name: String,
+) -> anyhow::Result<Schema> {
+    use crate::catalog::parquet::{first_tail, parse_tail, Tail};
+    let what_to_do = "every object of a table of Parquet objects must be a Parquet file";
+    let mut range = first_tail(file.size);
+    for _ in 0..2 {
+        let tail = store
+            .get_range(&file.location, range.clone())
+            .await
+            .with_context(|| format!("read the footer of {name}"))?;
+        match parse_tail(&tail, file.size).map_err(|e| anyhow!("{name}: {e}; {what_to_do}"))? {
+            Tail::Footer(footer) => return Ok(footer.schema),
+            Tail::Needs(needed) => range = file.size.saturating_sub(needed)..file.size,
+        }
+    }
+    bail!("{name}: the Parquet footer is not in the object's last bytes; {what_to_do}")
+}
+
+/// The columns of every schema of `schemas`, in first-seen order, each of
+/// the type every file's fits ([`widen`]), nullable; a `Null` column `Utf8`.
+pub fn merge_schemas(schemas: &[Schema]) -> Schema {
+    let mut fields: Vec<Field> = Vec::new();
+    for schema in schemas {
+        merge_fields_into(&mut fields, schema.fields());
+    }
+    Schema::new(
+        fields
+            .into_iter()
+            .map(|f| {
+                let data_type = no_null(f.data_type());
+                f.with_data_type(data_type).with_nullable(true)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn merge_fields_into(fields: &mut Vec<Field>, more: &Fields) {
+    for field in more {
+        match fields.iter_mut().find(|f| f.name() == field.name()) {
+            Some(existing) => {
+                let data_type = widen(existing.data_type(), field.data_type());
+                *existing = existing
+                    .clone()
+                    .with_data_type(data_type)
+                    .with_nullable(true);
+            }
+            None => fields.push(field.as_ref().clone().with_nullable(true)),
+        }
+    }
+}
+
+fn is_integer(data_type: &DataType) -> bool {
+    data_type.is_integer()
+}
+
+fn is_number(data_type: &DataType) -> bool {
+    data_type.is_integer() || data_type.is_floating()
+}
+
+/// The narrowest type of the two that both fit: `Null` and any type is that
+/// type; integers of different widths `Int64`; integers and floating point
+/// `Float64`; the string types `Utf8`; structs merged by field name; lists
+/// by their items; anything else `Utf8`.
+pub fn widen(a: &DataType, b: &DataType) -> DataType {
+    if a == b {
+        return a.clone();
+    }
+    match (a, b) {
+        (DataType::Null, other) | (other, DataType::Null) => other.clone(),
+        (a, b) if is_integer(a) && is_integer(b) => DataType::Int64,
+        (a, b) if is_number(a) && is_number(b) => DataType::Float64,
+        (DataType::Struct(a), DataType::Struct(b)) => {
+            let mut fields: Vec<Field> = a.iter().map(|f| f.as_ref().clone()).collect();
+            merge_fields_into(&mut fields, b);
+            DataType::Struct(Fields::from(fields))
+        }
+        (DataType::List(a), DataType::List(b)) => DataType::List(Arc::new(
+            a.as_ref()
+                .clone()
+                .with_data_type(widen(a.data_type(), b.data_type()))
+                .with_nullable(true),
+        )),
+        _ => DataType::Utf8,
+    }
+}
+
+/// `data_type` with `Null` (a column only ever null) as `Utf8`, at any depth.
+fn no_null(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Null => DataType::Utf8,
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| f.as_ref().clone().with_data_type(no_null(f.data_type())))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        DataType::List(item) => DataType::List(Arc::new(
+            item.as_ref()
+                .clone()
+                .with_data_type(no_null(item.data_type())),
+        )),
+        other => other.clone(),
+    }
 }
 
 /// The first `limit` records (`0`: all) of the object `file`, fetching no
@@ -424,6 +567,113 @@ mod tests {
                 Some((expected - 1).to_string())
             );
         }
+    }
+
+    #[test]
+    fn parquet_schemas_widen_across_files() {
+        let list = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
+        let first = Schema::new(vec![
+            Field::new("index", DataType::Utf8, false),
+            Field::new("open", DataType::Int64, true),
+            Field::new("gone", DataType::Null, true),
+            Field::new("tags", list(DataType::Int32), true),
+            Field::new(
+                "s",
+                DataType::Struct(Fields::from(vec![Field::new("a", DataType::Int64, true)])),
+                true,
+            ),
+        ]);
+        let second = Schema::new(vec![
+            Field::new("open", DataType::Float64, true),
+            Field::new("index", DataType::Utf8, true),
+            Field::new("volume", DataType::Int32, true),
+            Field::new("tags", list(DataType::Int64), true),
+            Field::new(
+                "s",
+                DataType::Struct(Fields::from(vec![
+                    Field::new("b", DataType::Boolean, true),
+                    Field::new("a", DataType::Float32, true),
+                ])),
+                true,
+            ),
+        ]);
+        let third = Schema::new(vec![
+            Field::new("volume", DataType::Int64, true),
+            Field::new("index", DataType::Int64, true),
+        ]);
+        let merged = merge_schemas(&[first, second, third]);
+        assert_eq!(
+            types(&merged),
+            vec![
+                ("index".to_owned(), DataType::Utf8),
+                ("open".to_owned(), DataType::Float64),
+                ("gone".to_owned(), DataType::Utf8),
+                ("tags".to_owned(), list(DataType::Int64)),
+                (
+                    "s".to_owned(),
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("a", DataType::Float64, true),
+                        Field::new("b", DataType::Boolean, true),
+                    ]))
+                ),
+                ("volume".to_owned(), DataType::Int64),
+            ]
+        );
+        assert!(merged.fields().iter().all(|f| f.is_nullable()));
+        assert_eq!(
+            widen(&DataType::LargeUtf8, &DataType::Utf8View),
+            DataType::Utf8
+        );
+        assert_eq!(widen(&DataType::Boolean, &DataType::Int64), DataType::Utf8);
+    }
+
+    #[tokio::test]
+    async fn parquet_footers_are_read_from_the_objects_last_bytes() {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array};
+        use object_store::memory::InMemory;
+        use object_store::path::Path;
+
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ints = crate::catalog::parquet::tests::parquet_file(
+            vec![("x", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef)],
+            10,
+        );
+        let floats = crate::catalog::parquet::tests::parquet_file(
+            vec![
+                ("y", Arc::new(Int64Array::from(vec![3])) as ArrayRef),
+                ("x", Arc::new(Float64Array::from(vec![2.5]))),
+            ],
+            10,
+        );
+        let mut files = Vec::new();
+        for (key, body) in [("t/a.parquet", ints), ("t/b.parquet", floats)] {
+            let location = Path::from(key);
+            store.put(&location, body.into()).await.expect("put");
+            files.push(store.head(&location).await.expect("head"));
+        }
+        store
+            .put(&Path::from("t/c.parquet"), "not parquet".into())
+            .await
+            .expect("put");
+        let schema = sample_parquet_schema(&store, &files, 0, |m| m.location.to_string())
+            .await
+            .expect("schema");
+        assert_eq!(
+            types(&schema),
+            vec![
+                ("x".to_owned(), DataType::Float64),
+                ("y".to_owned(), DataType::Int64)
+            ]
+        );
+        files.push(store.head(&Path::from("t/c.parquet")).await.expect("head"));
+        let error = sample_parquet_schema(&store, &files, 0, |m| m.location.to_string())
+            .await
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("t/c.parquet: not a readable Parquet file"),
+            "{text}"
+        );
     }
 
     #[test]
