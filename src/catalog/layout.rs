@@ -79,28 +79,9 @@ pub fn key_kind(relative: &str) -> KeyKind {
     }
 }
 
-/// Decodes Hive's escaping of partition path names and values: `%XX` (two
-/// hex digits) is the byte XX; anything else, including a malformed `%`, is
-/// kept as it is, as Hive's `FileUtils.unescapePathName` does.
-pub fn hive_unescape(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let high = (bytes[i + 1] as char).to_digit(16);
-            let low = (bytes[i + 2] as char).to_digit(16);
-            if let (Some(high), Some(low)) = (high, low) {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// Decodes Hive's escaping of partition path names and values (`%XX`),
+/// the inverse of the s3_json sink's escaping.
+pub use connect_s3_json::partitioner::unescape_path_value as hive_unescape;
 
 /// One folder level of the key: a Hive `name=value` or a bare value.
 #[derive(Debug, Clone, PartialEq, Eq)]
