@@ -14,6 +14,7 @@
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod group;
 pub mod kafka;
 pub mod offsets;
 pub mod plugin;

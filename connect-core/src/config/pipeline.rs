@@ -38,6 +38,19 @@ pub struct PipelineConfig {
     /// Write the source's records and its position in one Kafka transaction
     /// (`exactly_once: true`), so read_committed consumers see each row once.
     pub exactly_once: bool,
+    /// Set by a worker of a group: the pipeline's tasks are shared with the
+    /// group's other workers (`None`: this process runs every task).
+    pub member: Option<PipelineMember>,
+}
+
+/// A pipeline as run by one worker of a group.
+#[derive(Debug, Clone)]
+pub struct PipelineMember {
+    /// The worker's place in its group.
+    pub group: crate::group::GroupMember,
+    /// Identifies the pipeline's definition (the same on every worker), so
+    /// task statuses of an older definition are told apart.
+    pub generation: String,
 }
 
 /// A plugin section of a pipeline: its name, type, config and transforms.
@@ -428,6 +441,7 @@ fn build(
         predicates,
         exactly_once: exactly_once?.unwrap_or(false),
         errors: errors?.unwrap_or_default(),
+        member: None,
     })
 }
 

@@ -130,6 +130,7 @@ pub async fn run_sink(
 ) -> Result<SinkReport, RuntimeError> {
     let mut driver = SinkDriver::start(pipeline, instance, policy, stats.clone()).await?;
     let outcome = driver.run(&mut directives).await;
+    driver.report_status(None).await;
     if let Err(error) = driver.sink.close().await {
         tracing::warn!(pipeline = %pipeline.name, sink = %instance.name, %error, "closing the sink failed");
     }
@@ -441,8 +442,31 @@ impl<'a> SinkDriver<'a> {
             .unwrap_or_default()
     }
 
+    /// In a worker group: this worker's sink task and its partitions, in
+    /// the status topic (`None` state: the task is gone).
+    async fn report_status(&mut self, state: Option<&str>) {
+        let pipeline: &'a PipelineConfig = self.pipeline;
+        let Some(member) = &pipeline.member else {
+            return;
+        };
+        let group = &member.group;
+        let task = format!("{}@{}", self.instance.name, group.worker_id);
+        let status = state.map(|state| {
+            let mut status =
+                crate::group::TaskStatus::new(state, &group.worker_id, &member.generation);
+            status.assigned = self.assigned.iter().map(|p| p.to_string()).collect();
+            status
+        });
+        group
+            .status
+            .report(&pipeline.name, &task, status.as_ref())
+            .await;
+    }
+
     async fn apply_rebalances(&mut self) -> Result<(), RuntimeError> {
-        for event in self.consumer.context().take() {
+        let events = self.consumer.context().take();
+        let changed = !events.is_empty();
+        for event in events {
             match event {
                 RebalanceEvent::Assigned(partitions) => {
                     tracing::info!(pipeline = %self.pipeline.name, sink = %self.instance.name, ?partitions, "partitions assigned");
@@ -461,6 +485,9 @@ impl<'a> SinkDriver<'a> {
                     self.revoke(&partitions).await?;
                 }
             }
+        }
+        if changed {
+            self.report_status(Some("RUNNING")).await;
         }
         Ok(())
     }
@@ -734,6 +761,18 @@ fn subscribe(
 ) -> Result<Arc<StreamConsumer<SinkConsumerContext>>, RuntimeError> {
     let group = group_id(&pipeline.name, &instance.name);
     let mut settings = consumer_config(&pipeline.kafka, &group);
+    if let Some(member) = &pipeline.member {
+        // One member per worker of the group: its own static id, and an
+        // assignor that moves only the partitions that must move.
+        let worker = &member.group.worker_id;
+        settings
+            .set("group.instance.id", format!("{group}-{worker}"))
+            .set("client.id", format!("sluice-{worker}"))
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        for (key, value) in &pipeline.kafka.consumer {
+            settings.set(key, value);
+        }
+    }
     if settings.get("statistics.interval.ms").is_none() {
         // Feeds the consumer-lag gauge.
         settings.set("statistics.interval.ms", "5000");

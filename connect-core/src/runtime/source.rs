@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::errors::{BadRecord, ErrorPolicy, Origin};
 use super::{PipelineStats, RuntimeError};
-use crate::config::pipeline::PipelineConfig;
+use crate::config::pipeline::{PipelineConfig, PipelineMember};
 use crate::error::ConnectorError;
+use crate::group::{ensure_slot_topic, SlotConsumer, SlotEvent, TaskStatus};
 use crate::kafka::{classify, producer_config, KafkaGlueError, LoggingContext};
 use crate::offsets::{ensure_offsets_topic, load_positions, position_key};
 use crate::plugin::{BuildContext, Outcome, Poll, Source, SourceConfig};
@@ -95,6 +96,9 @@ pub async fn run_source(
     if pipeline.source.is_none() {
         return Ok(SourceEnd::Exhausted);
     }
+    if let Some(member) = &pipeline.member {
+        return run_group_tasks(pipeline, member, stats, policy, stop).await;
+    }
     let plan = plan_tasks(pipeline)?;
     let single = plan.len() == 1 && plan[0].len() == 1;
     let stop = stop.child_token();
@@ -135,6 +139,162 @@ pub async fn run_source(
         }
     }
     first_error.map_or(Ok(end), Err)
+}
+
+/// The status-topic name of source task `task`.
+pub fn task_name(task: usize) -> String {
+    format!("source-{task}")
+}
+
+/// In a worker group: runs the source tasks whose slots Kafka assigns to
+/// this worker (see [`crate::group`]), starting and stopping them as the
+/// assignment changes, until every task of the pipeline has finished (on
+/// whichever worker) or `stop`.
+async fn run_group_tasks(
+    pipeline: &Arc<PipelineConfig>,
+    member: &PipelineMember,
+    stats: &Arc<PipelineStats>,
+    policy: &Arc<ErrorPolicy>,
+    stop: &CancellationToken,
+) -> Result<SourceEnd, RuntimeError> {
+    let group = &member.group;
+    let name = &pipeline.name;
+    let tasks = plan_tasks(pipeline)?.len();
+    let slot_topic = group.slot_topic(name);
+    Backoff::for_pipeline(pipeline)
+        .kafka("creating the task-slot topic", || async {
+            ensure_slot_topic(&pipeline.kafka, &slot_topic, tasks).await
+        })
+        .await?;
+    let (slots, mut events) =
+        SlotConsumer::join(&pipeline.kafka, group, name, Duration::from_secs(60))
+            .map_err(RuntimeError::Kafka)?;
+    tracing::info!(pipeline = %name, worker = %group.worker_id, tasks, group = %slot_topic, "joined the task-slot group");
+    let report = |task: usize, state: &str, assigned: Vec<String>, trace: Option<String>| {
+        let mut status = TaskStatus::new(state, &group.worker_id, &member.generation);
+        status.assigned = assigned;
+        status.trace = trace;
+        async move {
+            group
+                .status
+                .report(name, &task_name(task), Some(&status))
+                .await
+        }
+    };
+    let finished_everywhere = || {
+        let statuses = group.board.tasks(name);
+        (0..tasks).all(|task| {
+            statuses
+                .get(&task_name(task))
+                .is_some_and(|s| s.state == "FINISHED" && s.generation == member.generation)
+        })
+    };
+    let mut running: BTreeMap<usize, CancellationToken> = BTreeMap::new();
+    let mut joins: tokio::task::JoinSet<(usize, Result<SourceEnd, RuntimeError>)> =
+        tokio::task::JoinSet::new();
+    let outcome: Result<SourceEnd, RuntimeError> = loop {
+        tokio::select! {
+            _ = stop.cancelled() => break Ok(SourceEnd::Stopped),
+            event = events.recv() => match event {
+                None => break Ok(SourceEnd::Stopped),
+                Some(SlotEvent::Assigned(assigned)) => {
+                    let plan = match plan_tasks(pipeline) {
+                        Ok(plan) => plan,
+                        Err(error) => break Err(error),
+                    };
+                    let mut plan: Vec<Option<Vec<PlannedStream>>> =
+                        plan.into_iter().map(Some).collect();
+                    for task in assigned {
+                        let Some(streams) = plan.get_mut(task).and_then(Option::take) else {
+                            // A slot beyond the tasks of this definition.
+                            continue;
+                        };
+                        let files = streams
+                            .iter()
+                            .filter_map(|s| s.partition.as_ref().map(|p| p.to_string()))
+                            .collect();
+                        report(task, "RUNNING", files, None).await;
+                        tracing::info!(pipeline = %name, task, worker = %group.worker_id, "source task assigned");
+                        let token = stop.child_token();
+                        running.insert(task, token.clone());
+                        let (pipeline, stats, policy) =
+                            (pipeline.clone(), stats.clone(), policy.clone());
+                        joins.spawn(async move {
+                            let result =
+                                run_task(&pipeline, task, streams, false, &stats, &policy, &token)
+                                    .await;
+                            (task, result)
+                        });
+                    }
+                }
+                Some(SlotEvent::Revoked(revoked, done)) => {
+                    for task in &revoked {
+                        if let Some(token) = running.remove(task) {
+                            token.cancel();
+                        }
+                    }
+                    // Wait for the revoked tasks (their positions stored)
+                    // before the rebalance hands them to another worker.
+                    while joins.len() > running.len() {
+                        match joins.join_next().await {
+                            Some(Ok((task, result))) => {
+                                if let Err(error) = &result {
+                                    tracing::warn!(pipeline = %name, task, %error, "a revoked source task ended with an error");
+                                }
+                                running.remove(&task);
+                            }
+                            Some(Err(error)) => {
+                                tracing::warn!(pipeline = %name, %error, "a source task panicked")
+                            }
+                            None => break,
+                        }
+                    }
+                    tracing::info!(pipeline = %name, tasks = ?revoked, worker = %group.worker_id, "source tasks revoked and stopped");
+                    let _ = done.send(());
+                }
+            },
+            Some(joined) = joins.join_next(), if !joins.is_empty() => match joined {
+                Ok((task, Ok(end))) => {
+                    running.remove(&task);
+                    if end == SourceEnd::Exhausted {
+                        report(task, "FINISHED", Vec::new(), None).await;
+                    }
+                }
+                Ok((task, Err(error))) => {
+                    running.remove(&task);
+                    report(task, "FAILED", Vec::new(), Some(error.to_string())).await;
+                    break Err(error);
+                }
+                Err(error) => {
+                    break Err(RuntimeError::Task {
+                        pipeline: name.clone(),
+                        message: error.to_string(),
+                    })
+                }
+            },
+            _ = group.board.changed(Duration::from_millis(500)) => {
+                if running.is_empty() && finished_everywhere() {
+                    tracing::info!(pipeline = %name, tasks, "every source task of the group has finished");
+                    break Ok(SourceEnd::Exhausted);
+                }
+            }
+        }
+    };
+    // Stop what still runs, then leave the group (which hands this
+    // worker's slots to the others).
+    for token in running.values() {
+        token.cancel();
+    }
+    while let Some(joined) = joins.join_next().await {
+        if let Ok((task, Err(error))) = joined {
+            tracing::warn!(pipeline = %name, task, %error, "a stopped source task ended with an error");
+        }
+    }
+    drop(events);
+    if let Some(thread) = slots.leave() {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    outcome
 }
 
 /// Source task `task`: builds each of its streams in turn, opens it after
