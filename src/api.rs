@@ -340,7 +340,10 @@ struct ConnectorStatus {
     /// The pipeline's name.
     name: String,
     connector: ConnectorState,
-    /// Always one task, in the pipeline's state.
+    /// The pipeline's tasks across the worker group: its source tasks (one
+    /// per slot, `source-<n>`) and a sink task per worker and sink
+    /// (`<sink>@<worker>`); before any task reported, one task in the
+    /// pipeline's state on this worker.
     tasks: Vec<TaskState>,
     #[serde(rename = "type")]
     #[schema(schema_with = kind_schema)]
@@ -362,15 +365,30 @@ struct ConnectorState {
     trace: Option<String>,
 }
 
-/// The state of the pipeline's one task.
+/// The state of one task of the pipeline.
 #[derive(Serialize, ToSchema)]
 struct TaskState {
-    /// Always 0.
+    /// The task's number in this list: source tasks first, by slot.
     id: u32,
-    #[schema(schema_with = state_schema)]
-    state: &'static str,
-    /// The `host:port` of the worker running it.
-    worker_id: String,
+    /// `source-<n>` or `<sink>@<worker>`.
+    name: String,
+    /// `source` or `sink`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// `RUNNING`, `FINISHED`, `FAILED`, `UNASSIGNED` (its worker left the group;
+    /// another takes it within the session timeout), or the pipeline's state.
+    state: String,
+    /// The id of the worker running it; absent when unassigned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    worker_id: Option<String>,
+    /// The task's files (source) or topic partitions (sink).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    assigned: Vec<String>,
+    /// The error of a failed task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    trace: Option<String>,
 }
 
 /// A pipeline's offsets: its source's positions and its sinks' committed
@@ -834,7 +852,8 @@ async fn list(
             .iter()
             .map(|p| {
                 let entry = ExpandedConnector {
-                    status: wants(Expand::Status).then(|| status_of(p, &state.worker_id)),
+                    status: wants(Expand::Status)
+                        .then(|| status_of(&state.worker, p, &state.worker_id)),
                     info: wants(Expand::Info).then(|| info_of(p)),
                 };
                 (p.name.clone(), entry)
@@ -859,7 +878,41 @@ fn info_of(info: &PipelineInfo) -> ConnectorInfo {
     }
 }
 
-fn status_of(info: &PipelineInfo, worker_id: &str) -> ConnectorStatus {
+fn status_of(worker: &Worker, info: &PipelineInfo, worker_id: &str) -> ConnectorStatus {
+    let mut tasks: Vec<TaskState> = worker
+        .tasks(&info.name)
+        .into_iter()
+        .enumerate()
+        .map(|(id, task)| TaskState {
+            id: id as u32,
+            name: task.name,
+            kind: task.kind,
+            state: task.state,
+            worker_id: task.worker_id,
+            assigned: task.assigned,
+            trace: task.trace,
+        })
+        .collect();
+    if tasks.is_empty() {
+        tasks.push(TaskState {
+            id: 0,
+            name: if info.kind == "sink" {
+                "sink"
+            } else {
+                "source-0"
+            }
+            .to_owned(),
+            kind: if info.kind == "sink" {
+                "sink"
+            } else {
+                "source"
+            },
+            state: info.state.to_owned(),
+            worker_id: Some(worker_id.to_owned()),
+            assigned: Vec::new(),
+            trace: None,
+        });
+    }
     ConnectorStatus {
         name: info.name.clone(),
         connector: ConnectorState {
@@ -867,11 +920,7 @@ fn status_of(info: &PipelineInfo, worker_id: &str) -> ConnectorStatus {
             worker_id: worker_id.to_owned(),
             trace: info.error.clone(),
         },
-        tasks: vec![TaskState {
-            id: 0,
-            state: info.state,
-            worker_id: worker_id.to_owned(),
-        }],
+        tasks,
         kind: info.kind,
         restarts: info.restarts,
     }
@@ -1051,7 +1100,8 @@ async fn status(
     State(state): State<Shared>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ConnectorStatus>> {
-    Ok(Json(status_of(&state.worker.get(&name)?, &state.worker_id)))
+    let info = state.worker.get(&name)?;
+    Ok(Json(status_of(&state.worker, &info, &state.worker_id)))
 }
 
 async fn set_target(state: &Shared, name: &str, target: TargetState) -> ApiResult<StatusCode> {

@@ -41,8 +41,19 @@ pub async fn run_worker(settings: WorkerConfig) -> anyhow::Result<ExitCode> {
     let local = listener.local_addr().unwrap_or(addr);
     let shutdown = CancellationToken::new();
     let token = settings.rest.auth_token.clone();
+    // The REST address identifies the worker in its group unless
+    // `worker_id` is set; on all interfaces, the host name stands for the IP.
+    let default_id = if local.ip().is_unspecified() {
+        format!(
+            "{}:{}",
+            gethostname::gethostname().to_string_lossy(),
+            local.port()
+        )
+    } else {
+        local.to_string()
+    };
     let worker = Arc::new(
-        Worker::new(settings, shutdown.clone())
+        Worker::new(settings, default_id, shutdown.clone())
             .await
             .context("cannot start the worker")?,
     );
@@ -50,7 +61,7 @@ pub async fn run_worker(settings: WorkerConfig) -> anyhow::Result<ExitCode> {
         worker: worker.clone(),
         ready: AtomicBool::new(false),
         metrics,
-        worker_id: local.to_string(),
+        worker_id: worker.worker_id().to_owned(),
     });
     let server_stop = CancellationToken::new();
     let server = {

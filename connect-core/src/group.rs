@@ -55,6 +55,21 @@ pub struct GroupMember {
     pub board: StatusBoard,
 }
 
+/// `worker_id` as Kafka accepts it in client and group-instance ids
+/// (letters, digits, `.`, `_` and `-`; anything else becomes `-`).
+pub fn kafka_id(worker_id: &str) -> String {
+    worker_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 impl GroupMember {
     /// The task-slot topic (and the slot consumer group) of `pipeline`.
     pub fn slot_topic(&self, pipeline: &str) -> String {
@@ -452,7 +467,10 @@ impl SlotConsumer {
         let session = member.session_timeout.as_millis().max(6000);
         let consumer: BaseConsumer<SlotContext> = base_config(kafka)
             .set("group.id", &topic)
-            .set("client.id", format!("sluice-{}", member.worker_id))
+            .set(
+                "client.id",
+                format!("sluice-{}", kafka_id(&member.worker_id)),
+            )
             .set("enable.auto.commit", "false")
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", session.to_string())

@@ -19,10 +19,12 @@ use tokio_util::sync::CancellationToken;
 use crate::config::de::from_node;
 use crate::config::node::parse_document;
 use crate::config::pipeline::KafkaConfig;
+use crate::config::pipeline::PipelineMember;
 use crate::config::units::HumanDuration;
 use crate::config::{parse_pipeline, ConfigErrors, Diagnostic, Diagnostics, Mark, PipelineConfig};
+use crate::group::{end_offsets, tail, GroupMember, StatusBoard, StatusWriter};
 use crate::kafka::{producer_config, KafkaGlueError, LoggingContext};
-use crate::offsets::{ensure_compacted_topic, read_to_end};
+use crate::offsets::ensure_compacted_topic;
 use crate::runtime::{run_supervised, PipelineState, PipelineStatus};
 
 /// The worker's config file (YAML, checked as strictly as pipelines).
@@ -48,6 +50,17 @@ pub struct WorkerConfig {
     /// How long a graceful stop of every pipeline may take on SIGTERM (default 60s).
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: HumanDuration,
+    /// This worker's id in the group, stable across restarts (default: the
+    /// REST address, `host:port`; the host name when listening on all interfaces).
+    #[serde(default)]
+    pub worker_id: Option<String>,
+    /// The compacted topic of task statuses (default `sluice-status`).
+    #[serde(default = "default_status_topic")]
+    pub status_topic: String,
+    /// How long the group waits for a silent worker (killed, cut off) before
+    /// its tasks move to the others (default 10s; at least 6s).
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout: HumanDuration,
 }
 
 /// The `rest:` section of the worker config.
@@ -87,6 +100,14 @@ fn default_shutdown_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(60))
 }
 
+fn default_status_topic() -> String {
+    "sluice-status".to_owned()
+}
+
+fn default_session_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
@@ -96,6 +117,9 @@ impl Default for WorkerConfig {
             pipelines_dir: None,
             config_topic: default_config_topic(),
             shutdown_timeout: default_shutdown_timeout(),
+            worker_id: None,
+            status_topic: default_status_topic(),
+            session_timeout: default_session_timeout(),
         }
     }
 }
@@ -231,12 +255,37 @@ pub struct Worker {
     pipelines: Mutex<BTreeMap<String, Arc<Entry>>>,
     shutdown: CancellationToken,
     producer: rdkafka::producer::FutureProducer<LoggingContext>,
+    member: GroupMember,
+    /// Per config-topic partition, the offset after the last record applied.
+    applied: watch::Sender<BTreeMap<i32, i64>>,
+    /// Reads group memberships (which workers are alive).
+    probe: rdkafka::consumer::BaseConsumer,
+}
+
+/// One task of a pipeline, as the group's status topic and memberships show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    /// `source-<n>` or `<sink>@<worker>`.
+    pub name: String,
+    /// `source` or `sink`.
+    pub kind: &'static str,
+    /// `RUNNING`, `FINISHED`, `FAILED` or `UNASSIGNED` (its worker left the group).
+    pub state: String,
+    /// The worker running it (none when unassigned).
+    pub worker_id: Option<String>,
+    /// Its files (source) or topic partitions (sink).
+    pub assigned: Vec<String>,
+    /// The error of a failed task.
+    pub trace: Option<String>,
 }
 
 impl Worker {
-    /// Connects to Kafka and creates the config topic; runs nothing yet.
+    /// Connects to Kafka, creates the config and status topics and starts
+    /// following the status topic; runs nothing yet. `worker_id` is used
+    /// unless the settings name one.
     pub async fn new(
         settings: WorkerConfig,
+        worker_id: String,
         shutdown: CancellationToken,
     ) -> Result<Self, WorkerError> {
         crate::kafka::check_access(
@@ -245,15 +294,120 @@ impl Worker {
             Duration::from_secs(30),
         )?;
         ensure_compacted_topic(&settings.kafka, &settings.config_topic, 1).await?;
+        ensure_compacted_topic(&settings.kafka, &settings.status_topic, 1).await?;
         let producer = producer_config(&settings.kafka)
             .create_with_context(LoggingContext)
             .map_err(KafkaGlueError::client(&settings.kafka, "producer"))?;
+        let probe = crate::kafka::base_config(&settings.kafka)
+            .create()
+            .map_err(KafkaGlueError::client(&settings.kafka, "consumer"))?;
+        let member = GroupMember {
+            group: settings.group.clone(),
+            worker_id: settings.worker_id.clone().unwrap_or(worker_id),
+            session_timeout: settings.session_timeout.0,
+            status: StatusWriter::new(&settings.kafka, &settings.status_topic)?,
+            board: StatusBoard::follow(&settings.kafka, &settings.status_topic, shutdown.clone())?,
+        };
+        tracing::info!(group = %member.group, worker = %member.worker_id, "worker joining its group");
         Ok(Self {
             settings,
             pipelines: Mutex::new(BTreeMap::new()),
             shutdown,
             producer,
+            member,
+            applied: watch::channel(BTreeMap::new()).0,
+            probe,
         })
+    }
+
+    /// This worker's id in its group.
+    pub fn worker_id(&self) -> &str {
+        &self.member.worker_id
+    }
+
+    /// The tasks of pipeline `name` across the group: source tasks from the
+    /// status topic (a task whose worker has left the slot group is
+    /// `UNASSIGNED` until another worker takes it), and a sink task per
+    /// worker that is a member of the sink's consumer group.
+    pub fn tasks(&self, name: &str) -> Vec<TaskView> {
+        let Ok(info) = self.get(name) else {
+            return Vec::new();
+        };
+        let statuses = self.member.board.tasks(name);
+        let members = |group: &str| -> Option<std::collections::BTreeSet<String>> {
+            use rdkafka::consumer::Consumer;
+            let list = tokio::task::block_in_place(|| {
+                self.probe
+                    .fetch_group_list(Some(group), Duration::from_secs(5))
+            })
+            .ok()?;
+            Some(
+                list.groups()
+                    .iter()
+                    .flat_map(|g| g.members())
+                    .map(|m| m.client_id().trim_start_matches("sluice-").to_owned())
+                    .collect(),
+            )
+        };
+        let slot_members = members(&self.member.slot_topic(name));
+        let sink_members: Vec<_> = info
+            .config
+            .sinks
+            .iter()
+            .map(|sink| {
+                (
+                    sink.name.clone(),
+                    members(&crate::runtime::sink::group_id(name, &sink.name)),
+                )
+            })
+            .collect();
+        let alive = |members: &Option<std::collections::BTreeSet<String>>, worker: &str| {
+            // When the membership cannot be read, trust the status.
+            members
+                .as_ref()
+                .is_none_or(|m| m.contains(&crate::group::kafka_id(worker)))
+        };
+        let mut views = Vec::new();
+        for (task, status) in &statuses {
+            if task.starts_with("source-") {
+                let here = status.state == "RUNNING" && !alive(&slot_members, &status.worker_id);
+                views.push(TaskView {
+                    name: task.clone(),
+                    kind: "source",
+                    state: if here {
+                        "UNASSIGNED".to_owned()
+                    } else {
+                        status.state.clone()
+                    },
+                    worker_id: (!here).then(|| status.worker_id.clone()),
+                    assigned: status.assigned.clone(),
+                    trace: status.trace.clone(),
+                });
+            }
+        }
+        // Source tasks in number order (`source-10` after `source-9`).
+        views.sort_by_key(|v| {
+            v.name
+                .trim_start_matches("source-")
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        for (sink, members) in &sink_members {
+            let prefix = format!("{sink}@");
+            for (task, status) in &statuses {
+                if task.starts_with(&prefix) && alive(members, &status.worker_id) {
+                    views.push(TaskView {
+                        name: task.clone(),
+                        kind: "sink",
+                        state: status.state.clone(),
+                        worker_id: Some(status.worker_id.clone()),
+                        assigned: status.assigned.clone(),
+                        trace: status.trace.clone(),
+                    });
+                }
+            }
+        }
+        views
     }
 
     /// The worker's settings.
@@ -261,45 +415,120 @@ impl Worker {
         &self.settings
     }
 
-    /// Starts the pipelines of the pipelines directory and those stored in
-    /// the config topic (in their stored target state).
-    pub async fn start_all(&self) -> Result<(), WorkerError> {
+    /// Follows the config topic (every pipeline stored there, then every
+    /// change any worker of the group writes, applied in log order), and
+    /// starts the pipelines of the pipelines directory once the stored ones
+    /// are applied.
+    pub async fn start_all(self: &Arc<Self>) -> Result<(), WorkerError> {
         let kafka = self.settings.kafka.clone();
         let topic = self.settings.config_topic.clone();
-        let stored = tokio::task::block_in_place(|| {
-            let mut stored = BTreeMap::new();
-            read_to_end(&kafka, &topic, |key, value| {
-                let name = String::from_utf8_lossy(key).into_owned();
-                match value.map(serde_json::from_slice::<Stored>) {
-                    None => {
-                        stored.remove(&name);
-                    }
-                    Some(Ok(pipeline)) => {
-                        stored.insert(name, pipeline);
-                    }
+        let ends = tokio::task::block_in_place(|| end_offsets(&kafka, &topic))?;
+        let mut records = tail(&kafka, &topic, self.shutdown.clone())?;
+        let worker = self.clone();
+        tokio::spawn(async move {
+            while let Some(record) = records.recv().await {
+                let name = String::from_utf8_lossy(&record.key).into_owned();
+                match record
+                    .value
+                    .as_deref()
+                    .map(serde_json::from_slice::<Stored>)
+                {
+                    None => worker.apply_stored(&name, None).await,
+                    Some(Ok(stored)) => worker.apply_stored(&name, Some(stored)).await,
                     Some(Err(error)) => {
                         tracing::error!(topic = %topic, pipeline = %name, %error, "ignoring a stored pipeline that does not parse")
                     }
                 }
-            })
-            .map(|()| stored)
-        })?;
-        for (name, pipeline) in stored {
-            match self.check(&name, &pipeline.definition, &Origin::Api) {
-                Ok(config) => self.install(
-                    name,
-                    Origin::Api,
-                    pipeline.definition,
-                    config,
-                    pipeline.target,
-                ),
-                Err(error) => {
-                    tracing::error!(pipeline = %name, %error, "a stored pipeline no longer validates; not started")
-                }
+                worker.applied.send_modify(|applied| {
+                    applied.insert(record.partition, record.offset + 1);
+                });
             }
+        });
+        for (partition, end) in ends {
+            self.wait_applied(partition, end).await?;
         }
         self.reload_files().await;
         Ok(())
+    }
+
+    /// Waits until this worker applied the config topic up to `end`
+    /// (exclusive) on `partition`.
+    async fn wait_applied(&self, partition: i32, end: i64) -> Result<(), WorkerError> {
+        let mut applied = self.applied.subscribe();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(60),
+            applied.wait_for(|a| end <= 0 || a.get(&partition).is_some_and(|o| *o >= end)),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        match reached {
+            true => Ok(()),
+            false => Err(WorkerError::Kafka(KafkaGlueError::Topic {
+                topic: self.settings.config_topic.clone(),
+                message: format!("the config topic was not read up to offset {end} within 60 s"),
+            })),
+        }
+    }
+
+    /// Applies one record of the config topic (from any worker of the
+    /// group): a new pipeline starts, a changed definition restarts it, a
+    /// changed target state pauses, stops or resumes it, a tombstone
+    /// removes it. Records that change nothing are ignored.
+    async fn apply_stored(&self, name: &str, stored: Option<Stored>) {
+        let entry = self.entry(name).ok();
+        let view = entry.as_ref().and_then(|e| {
+            e.view
+                .lock()
+                .ok()
+                .map(|v| (v.origin.clone(), v.definition.clone(), v.target))
+        });
+        match (stored, view) {
+            (None, None) => {}
+            (None, Some((Origin::Api, _, _))) => {
+                tracing::info!(pipeline = %name, "pipeline deleted");
+                self.remove_local(name).await;
+            }
+            (_, Some((Origin::File(path), _, _))) => {
+                tracing::error!(pipeline = %name, file = %path.display(), "the config topic holds a pipeline of the same name as a file of this worker; the file wins here");
+            }
+            (Some(stored), None) => match self.check(name, &stored.definition, &Origin::Api) {
+                Ok(config) => {
+                    tracing::info!(pipeline = %name, target = ?stored.target, "pipeline created");
+                    self.install(
+                        name.to_owned(),
+                        Origin::Api,
+                        stored.definition,
+                        config,
+                        stored.target,
+                    )
+                }
+                Err(error) => {
+                    tracing::error!(pipeline = %name, %error, "a stored pipeline does not validate; not started")
+                }
+            },
+            (Some(stored), Some((Origin::Api, definition, target))) => {
+                if definition != stored.definition {
+                    match self.check(name, &stored.definition, &Origin::Api) {
+                        Ok(config) => {
+                            tracing::info!(pipeline = %name, "pipeline reconfigured");
+                            self.replace_local(
+                                name,
+                                Origin::Api,
+                                stored.definition,
+                                config,
+                                Some(stored.target),
+                            )
+                            .await;
+                        }
+                        Err(error) => {
+                            tracing::error!(pipeline = %name, %error, "a stored pipeline does not validate; keeping what runs")
+                        }
+                    }
+                } else if target != stored.target {
+                    self.set_target_local(name, stored.target).await;
+                }
+            }
+        }
     }
 
     /// Reads the pipelines directory again: new files start, changed ones
@@ -437,6 +666,10 @@ impl Worker {
         if inherits_kafka {
             config.kafka = self.settings.kafka.clone();
         }
+        config.member = Some(PipelineMember {
+            group: self.member.clone(),
+            generation: generation(definition),
+        });
         if *origin == Origin::Api {
             // Relative paths in an API pipeline (a CSV file) resolve against
             // the worker's working directory.
@@ -522,6 +755,8 @@ impl Worker {
         }
     }
 
+    /// Writes a pipeline's record to the config topic and waits until this
+    /// worker applied it (as every worker of the group will).
     async fn persist(&self, name: &str, stored: Option<&Stored>) -> Result<(), WorkerError> {
         let value = stored
             .map(serde_json::to_vec)
@@ -532,11 +767,13 @@ impl Worker {
         if let Some(value) = &value {
             record = record.payload(value);
         }
-        self.producer
+        let delivered = self
+            .producer
             .send(record, Duration::from_secs(30))
             .await
             .map_err(|(e, _)| KafkaGlueError::call(topic, "cannot store the pipeline config", e))?;
-        Ok(())
+        self.wait_applied(delivered.partition, delivered.offset + 1)
+            .await
     }
 
     /// Every pipeline, by name.
@@ -573,22 +810,16 @@ impl Worker {
                 "pipeline `{name}` already exists"
             )));
         }
-        let config = self.check(name, &definition, &Origin::Api)?;
+        self.check(name, &definition, &Origin::Api)?;
+        // Every worker of the group (this one too) installs it from the topic.
         self.persist(
             name,
             Some(&Stored {
-                definition: definition.clone(),
+                definition,
                 target: TargetState::Running,
             }),
         )
         .await?;
-        self.install(
-            name.to_owned(),
-            Origin::Api,
-            definition,
-            config,
-            TargetState::Running,
-        );
         self.get(name)
     }
 
@@ -619,7 +850,8 @@ impl Worker {
         }
     }
 
-    /// Swaps a pipeline's definition; a running pipeline restarts with it.
+    /// Swaps a pipeline's definition; a running pipeline restarts with it
+    /// (an API pipeline on every worker of the group).
     async fn replace(
         &self,
         name: &str,
@@ -628,48 +860,71 @@ impl Worker {
         config: PipelineConfig,
     ) -> Result<(), WorkerError> {
         let entry = self.entry(name)?;
-        let mut control = entry.control.lock().await;
-        let target = entry
-            .view
-            .lock()
-            .map(|v| v.target)
-            .unwrap_or(TargetState::Running);
         if origin == Origin::Api {
-            self.persist(
-                name,
-                Some(&Stored {
-                    definition: definition.clone(),
-                    target,
-                }),
-            )
-            .await?;
+            let target = entry
+                .view
+                .lock()
+                .map(|v| v.target)
+                .unwrap_or(TargetState::Running);
+            return self
+                .persist(name, Some(&Stored { definition, target }))
+                .await;
         }
+        self.replace_local(name, origin, definition, config, None)
+            .await;
+        Ok(())
+    }
+
+    /// Swaps the definition on this worker (and the target state, if given).
+    async fn replace_local(
+        &self,
+        name: &str,
+        origin: Origin,
+        definition: serde_json::Value,
+        config: PipelineConfig,
+        target: Option<TargetState>,
+    ) {
+        let Ok(entry) = self.entry(name) else { return };
+        let mut control = entry.control.lock().await;
         Self::halt(&mut control).await;
+        let mut running = false;
         if let Ok(mut view) = entry.view.lock() {
             view.definition = definition;
             view.config = Arc::new(config);
             view.origin = origin;
+            if let Some(target) = target {
+                view.target = target;
+            }
+            running = view.target == TargetState::Running;
         }
-        if target == TargetState::Running {
+        if running {
             self.start(&entry, &mut control);
         }
-        Ok(())
     }
 
     /// Moves a pipeline to `target`: pausing or stopping ends its run
-    /// gracefully (flush, commit); resuming starts a new run.
+    /// gracefully (flush, commit); resuming starts a new run. An API
+    /// pipeline moves on every worker of the group.
     pub async fn set_target(&self, name: &str, target: TargetState) -> Result<(), WorkerError> {
         let entry = self.entry(name)?;
-        let mut control = entry.control.lock().await;
         let (origin, definition) = entry
             .view
             .lock()
             .map(|v| (v.origin.clone(), v.definition.clone()))
             .map_err(|_| WorkerError::NotFound(name.to_owned()))?;
         if origin == Origin::Api {
-            self.persist(name, Some(&Stored { definition, target }))
-                .await?;
+            return self
+                .persist(name, Some(&Stored { definition, target }))
+                .await;
         }
+        self.set_target_local(name, target).await;
+        Ok(())
+    }
+
+    /// Moves the pipeline to `target` on this worker.
+    async fn set_target_local(&self, name: &str, target: TargetState) {
+        let Ok(entry) = self.entry(name) else { return };
+        let mut control = entry.control.lock().await;
         if let Ok(mut view) = entry.view.lock() {
             view.target = target;
         }
@@ -684,7 +939,6 @@ impl Worker {
             TargetState::Paused | TargetState::Stopped => Self::halt(&mut control).await,
         }
         tracing::info!(pipeline = %name, target = ?target, "pipeline target state changed");
-        Ok(())
     }
 
     /// Restarts a pipeline: ends its run gracefully and starts a new one
@@ -712,23 +966,30 @@ impl Worker {
         Ok(())
     }
 
-    /// Stops and forgets a pipeline (an API pipeline is removed from the config topic).
+    /// Stops and forgets a pipeline (an API pipeline is removed from the
+    /// config topic, and so from every worker of the group).
     pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
         let entry = self.entry(name)?;
-        let mut control = entry.control.lock().await;
         let origin = entry
             .view
             .lock()
             .map(|v| v.origin.clone())
             .unwrap_or(Origin::Api);
         if origin == Origin::Api {
-            self.persist(name, None).await?;
+            return self.persist(name, None).await;
         }
+        self.remove_local(name).await;
+        Ok(())
+    }
+
+    /// Stops the pipeline on this worker and forgets it.
+    async fn remove_local(&self, name: &str) {
+        let Ok(entry) = self.entry(name) else { return };
+        let mut control = entry.control.lock().await;
         Self::halt(&mut control).await;
         if let Ok(mut pipelines) = self.pipelines.lock() {
             pipelines.remove(name);
         }
-        Ok(())
     }
 
     /// The checked config of a pipeline that is stopped (offsets may only be
@@ -791,6 +1052,14 @@ fn info(name: String, view: &View) -> PipelineInfo {
         error,
         config: view.config.clone(),
     }
+}
+
+/// Identifies a pipeline definition, the same on every worker of a group.
+fn generation(definition: &serde_json::Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    definition.to_string().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// The diagnostics of a config error as (field, message) pairs for an API.

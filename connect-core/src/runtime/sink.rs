@@ -764,7 +764,7 @@ fn subscribe(
     if let Some(member) = &pipeline.member {
         // One member per worker of the group: its own static id, and an
         // assignor that moves only the partitions that must move.
-        let worker = &member.group.worker_id;
+        let worker = crate::group::kafka_id(&member.group.worker_id);
         settings
             .set("group.instance.id", format!("{group}-{worker}"))
             .set("client.id", format!("sluice-{worker}"))
