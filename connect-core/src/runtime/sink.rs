@@ -685,8 +685,28 @@ impl<'a> SinkDriver<'a> {
             .map(|(tp, offset)| (tp.partition, offset))
             .collect();
         // Records dropped by transforms after the last record the sink kept
-        // are done with too: once everything kept is durable, commit past them.
-        for (&partition, &read_to) in &self.next_offset {
+        // are done with too, and so are transaction markers and aborted
+        // records the consumer skipped (its position is past them): once
+        // everything kept is durable, commit past them. (Other members of a
+        // worker group wait for the committed offset to reach the end.)
+        let positions: BTreeMap<i32, i64> = self
+            .consumer
+            .position()
+            .map(|list| {
+                list.elements_for_topic(&self.topic)
+                    .iter()
+                    .filter_map(|e| Some((e.partition(), e.offset().to_raw()?)))
+                    .filter(|(_, offset)| *offset >= 0)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for &partition in &self.assigned {
+            let read_to = self
+                .next_offset
+                .get(&partition)
+                .copied()
+                .max(positions.get(&partition).copied());
+            let Some(read_to) = read_to else { continue };
             if commit.get(&partition) == self.kept_to.get(&partition) {
                 let offset = commit.entry(partition).or_insert(read_to);
                 *offset = (*offset).max(read_to);
@@ -768,7 +788,17 @@ fn subscribe(
         settings
             .set("group.instance.id", format!("{group}-{worker}"))
             .set("client.id", format!("sluice-{worker}"))
-            .set("partition.assignment.strategy", "cooperative-sticky");
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            // A dead worker's partitions move after the group's session timeout.
+            .set(
+                "session.timeout.ms",
+                member
+                    .group
+                    .session_timeout
+                    .as_millis()
+                    .max(6000)
+                    .to_string(),
+            );
         for (key, value) in &pipeline.kafka.consumer {
             settings.set(key, value);
         }

@@ -301,6 +301,14 @@ async fn check_bucket(client: &Client, config: &S3JsonConfig) -> ConnectorResult
             Ok(())
         }
         Err(error) if matches!(error.code(), Some("BucketAlreadyOwnedByYou")) => Ok(()),
+        // Another sink (another worker of the group) created it first: some
+        // stores say so as `BucketAlreadyExists`; fine if we can reach it.
+        Err(error)
+            if matches!(error.code(), Some("BucketAlreadyExists"))
+                && client.head_bucket().bucket(bucket).send().await.is_ok() =>
+        {
+            Ok(())
+        }
         Err(error) => Err(classify(format!("cannot create bucket `{bucket}`"), error)),
     }
 }
