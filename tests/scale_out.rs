@@ -64,23 +64,49 @@ async fn wait_status(
         }
         assert!(
             Instant::now() < deadline,
-            "{what}: not within {limit:?}; last status {status:#}"
+            "{what}: not within {limit:?}; last status {status:#}\nworker logs:\n{}",
+            log_excerpts()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
-/// The source tasks a worker log shows assigned and revoked from `since`
-/// (a log timestamp) until the worker saw every task finished (after which
-/// it leaves the group, and everything it holds is revoked).
-fn task_events(log: &str, since: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+/// The folders of the workers' logs (A, B, C, D), for failure messages.
+static LOG_DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The task lines of every worker log.
+fn log_excerpts() -> String {
+    let dirs = LOG_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+    dirs.iter()
+        .enumerate()
+        .flat_map(|(i, dir)| {
+            let log = std::fs::read_to_string(dir.join("worker.log")).unwrap_or_default();
+            log.lines()
+                .filter(|l| {
+                    l.contains("source task")
+                        || l.contains("task-slot")
+                        || l.contains("WARN")
+                        || l.contains("ERROR")
+                        || l.contains("sink finished")
+                        || l.contains("position")
+                })
+                .map(|l| format!("[{}] {l}", ["A", "B", "C", "D"][i.min(3)]))
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The source tasks a worker log shows assigned and revoked in the time
+/// window `[since, until)` (log timestamps, which sort as text).
+fn task_events(log: &str, since: &str, until: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut assigned = BTreeSet::new();
     let mut revoked = BTreeSet::new();
     for line in log.lines() {
-        if line.contains("every source task of the group has finished") {
-            break;
-        }
-        if line.get(..since.len()).is_some_and(|at| at < since) {
+        let Some(at) = line.get(..since.len()) else {
+            continue;
+        };
+        if at < since || at >= until {
             continue;
         }
         if line.contains("source task assigned") {
@@ -96,6 +122,13 @@ fn task_events(log: &str, since: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         }
     }
     (assigned, revoked)
+}
+
+/// The timestamp of the first line of `log` containing `text`.
+fn first_at(log: &str, text: &str) -> Option<String> {
+    log.lines()
+        .find(|l| l.contains(text))
+        .map(|l| l.chars().take(27).collect())
 }
 
 /// The value of `name=` in a text log line.
@@ -120,6 +153,9 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
         "group: {group}\nconfig_topic: {group}-configs\nstatus_topic: {group}-status\nsession_timeout: 6s\n"
     );
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+    if let Ok(mut log_dirs) = LOG_DIRS.lock() {
+        *log_dirs = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    }
     let a = WorkerProcess::start(&services, dirs[0].path(), &settings).await;
     let b = WorkerProcess::start(&services, dirs[1].path(), &settings).await;
     let c = WorkerProcess::start(&services, dirs[2].path(), &settings).await;
@@ -158,15 +194,25 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
         response.text().await.unwrap_or_default()
     );
 
-    // Written on A, visible on C.
-    let listed = get(&c, "/connectors").await;
-    assert!(
-        listed
+    // Written on A, visible on C (as soon as C has read the config topic).
+    let written = Instant::now();
+    loop {
+        let listed = get(&c, "/connectors").await;
+        if listed
             .as_array()
-            .expect("names")
-            .iter()
-            .any(|n| n == &json!(name)),
-        "{listed}"
+            .is_some_and(|names| names.iter().any(|n| n == &json!(name)))
+        {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(10),
+            "the pipeline created on A is not listed on C: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "visible on C {:.0} ms after A answered",
+        written.elapsed().as_secs_f64() * 1000.0
     );
 
     // Six source tasks over the three workers, and a sink task on each.
@@ -254,12 +300,21 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let counts = row_counts(&services, &name).await;
-        let landed: u32 = counts.iter().sum();
-        if landed as usize >= counts.len() {
-            assert_eq!(lost_and_repeated(&counts), (0, 0), "lost, repeated");
+        let (lost, repeated) = lost_and_repeated(&counts);
+        assert_eq!(
+            repeated,
+            0,
+            "rows in the bucket twice\nworker logs:\n{}",
+            log_excerpts()
+        );
+        if lost == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "only {landed} rows landed");
+        assert!(
+            Instant::now() < deadline,
+            "{lost} rows missing\nworker logs:\n{}",
+            log_excerpts()
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     for worker in [&a, &c, &d] {
@@ -275,24 +330,71 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
         "lost, repeated after finishing"
     );
 
-    // Incremental: what D took was revoked on A or C, and nothing else was.
+    // Incremental: the rebalance that gave D its tasks (from D joining
+    // until a second after its first assignment) stopped on A and C only
+    // tasks that moved (to D, or from the busier of A and C to the other),
+    // and not all of them.
     let logs: Vec<String> = dirs
         .iter()
         .map(|d| std::fs::read_to_string(d.path().join("worker.log")).unwrap_or_default())
         .collect();
-    // From D's first log line on.
-    let since: String = logs[3].chars().take(27).collect();
-    let (d_assigned, _) = task_events(&logs[3], &since);
-    assert!(!d_assigned.is_empty(), "D ran tasks");
-    let mut revoked_on_ac = BTreeSet::new();
+    let since = first_at(&logs[3], "joined the task-slot group").expect("D joined");
+    let first = first_at(&logs[3], "source task assigned").expect("D ran tasks");
+    let until = {
+        // One second after D's first assignment: same date and hour here.
+        let seconds: f64 = first[17..26].parse().expect("seconds");
+        let minutes: u32 = first[14..16].parse().expect("minutes");
+        let total = minutes as f64 * 60.0 + seconds + 1.0;
+        format!(
+            "{}{:02}:{:09.6}",
+            &first[..14],
+            (total / 60.0) as u32 % 60,
+            total % 60.0
+        )
+    };
+    let (d_took, _) = task_events(&logs[3], &since, &until);
+    let mut moved = d_took.clone();
+    let mut stopped = BTreeSet::new();
     for log in [&logs[0], &logs[2]] {
-        let (_, revoked) = task_events(log, &since);
-        revoked_on_ac.extend(revoked);
+        let (assigned, revoked) = task_events(log, &since, &until);
+        moved.extend(assigned);
+        stopped.extend(revoked);
     }
-    let d_numbers: BTreeSet<String> = d_assigned.clone();
+    eprintln!("D joined: stopped {stopped:?} on A and C, D took {d_took:?}, moved {moved:?}");
+    assert!(!d_took.is_empty(), "D took tasks");
     assert!(
-        revoked_on_ac.is_subset(&d_numbers),
-        "A and C stopped only tasks that moved to D: revoked {revoked_on_ac:?}, D took {d_numbers:?}"
+        stopped.is_subset(&moved) && stopped.len() < 6,
+        "A and C stopped only tasks that moved: stopped {stopped:?}, moved {moved:?} ({since} to {until})\n{}",
+        log_excerpts()
+    );
+    // Rebalances and per-task records are in each worker's metrics.
+    let metrics = a
+        .client
+        .get(a.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let sample = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        sample(&format!(
+            "sluice_rebalances_total{{pipeline=\"{name}\",group=\"tasks\""
+        )) >= 2.0,
+        "task-slot rebalances counted:\n{metrics}"
+    );
+    assert!(
+        sample(&format!(
+            "sluice_source_task_records_polled_total{{pipeline=\"{name}\",task=\"source-"
+        )) > 0.0,
+        "records per source task:\n{metrics}"
     );
     for worker in [a, c, d] {
         worker.stop();

@@ -425,12 +425,25 @@ impl ConsumerContext for SlotContext {
                 if !tasks.is_empty() {
                     let _ = self.events.send(SlotEvent::Assigned(tasks));
                 }
+                self.count("assign");
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => {
                 tracing::warn!(pipeline = %self.pipeline, %error, "task-slot rebalance failed")
             }
         }
+    }
+}
+
+impl SlotContext {
+    fn count(&self, change: &'static str) {
+        metrics::counter!(
+            "sluice_rebalances_total",
+            "pipeline" => self.pipeline.clone(),
+            "group" => "tasks",
+            "change" => change,
+        )
+        .increment(1);
     }
 }
 

@@ -98,6 +98,15 @@ impl ConsumerContext for SinkConsumerContext {
         if let Rebalance::Assign(list) = rebalance {
             self.push(RebalanceEvent::Assigned(partitions_of(list)));
         }
+        if !matches!(rebalance, Rebalance::Error(_)) {
+            metrics::counter!(
+                "sluice_rebalances_total",
+                "pipeline" => self.labels.0.clone(),
+                "group" => self.labels.1.clone(),
+                "change" => if matches!(rebalance, Rebalance::Assign(_)) { "assign" } else { "revoke" },
+            )
+            .increment(1);
+        }
     }
 }
 

@@ -141,6 +141,17 @@ pub async fn run_source(
     first_error.map_or(Ok(end), Err)
 }
 
+/// Decrements `gauge` when dropped (however the task ends).
+fn decrement_on_drop(gauge: metrics::Gauge) -> impl Drop {
+    struct Guard(metrics::Gauge);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.decrement(1.0);
+        }
+    }
+    Guard(gauge)
+}
+
 /// The status-topic name of source task `task`.
 pub fn task_name(task: usize) -> String {
     format!("source-{task}")
@@ -235,13 +246,19 @@ async fn run_group_tasks(
                     }
                     // Wait for the revoked tasks (their positions stored)
                     // before the rebalance hands them to another worker.
+                    // Tasks that are not revoked and end meanwhile are
+                    // settled after.
+                    let mut ended = Vec::new();
                     while joins.len() > running.len() {
                         match joins.join_next().await {
-                            Some(Ok((task, result))) => {
+                            Some(Ok((task, result))) if revoked.contains(&task) => {
                                 if let Err(error) = &result {
                                     tracing::warn!(pipeline = %name, task, %error, "a revoked source task ended with an error");
                                 }
+                            }
+                            Some(Ok((task, result))) => {
                                 running.remove(&task);
+                                ended.push((task, result));
                             }
                             Some(Err(error)) => {
                                 tracing::warn!(pipeline = %name, %error, "a source task panicked")
@@ -251,6 +268,20 @@ async fn run_group_tasks(
                     }
                     tracing::info!(pipeline = %name, tasks = ?revoked, worker = %group.worker_id, "source tasks revoked and stopped");
                     let _ = done.send(());
+                    let mut failed = None;
+                    for (task, result) in ended {
+                        match result {
+                            Ok(SourceEnd::Exhausted) => report(task, "FINISHED", Vec::new(), None).await,
+                            Ok(SourceEnd::Stopped) => {}
+                            Err(error) => {
+                                report(task, "FAILED", Vec::new(), Some(error.to_string())).await;
+                                failed.get_or_insert(error);
+                            }
+                        }
+                    }
+                    if let Some(error) = failed {
+                        break Err(error);
+                    }
                 }
             },
             Some(joined) = joins.join_next(), if !joins.is_empty() => match joined {
@@ -327,6 +358,38 @@ pub async fn run_task(
             ensure_offsets_topic(kafka).await
         })
         .await?;
+    let mut producer_settings = producer_config(&pipeline.kafka);
+    if pipeline.exactly_once {
+        // One transactional id per source task: a second copy of the task
+        // fences the first when it initialises its transactions.
+        producer_settings.set(
+            "transactional.id",
+            format!("sluice-{}-source-{task}", pipeline.name),
+        );
+    }
+    let producer: FutureProducer<LoggingContext> = producer_settings
+        .create_with_context(LoggingContext)
+        .map_err(KafkaGlueError::client(&pipeline.kafka, "producer"))
+        .map_err(RuntimeError::Kafka)?;
+    let mut writer = TopicWriter {
+        producer: &producer,
+        pipeline,
+        in_flight: VecDeque::new(),
+        key_buf: Vec::new(),
+        value_buf: Vec::new(),
+        stats,
+        policy,
+        acknowledged: BTreeMap::new(),
+        sent: BTreeMap::new(),
+    };
+    let transactional = pipeline.exactly_once;
+    if transactional {
+        // Fence any other copy of this task (a worker that lost the task
+        // without knowing yet) *before* reading the positions: from here on
+        // no other copy can commit, so the positions read are final.
+        tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))
+            .map_err(|e| writer.produce_error(format!("cannot start a Kafka transaction: {e}")))?;
+    }
     let mut stored = backoff
         .kafka("reading the stored source positions", || async {
             tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))
@@ -370,39 +433,20 @@ pub async fn run_task(
     let Some(mut source) = next_stream(&mut backoff).await? else {
         return Ok(SourceEnd::Exhausted);
     };
-
-    let mut producer_settings = producer_config(&pipeline.kafka);
-    if pipeline.exactly_once {
-        // One transactional id per source task: a second copy of the task
-        // fences the first when it initialises its transactions.
-        producer_settings.set(
-            "transactional.id",
-            format!("sluice-{}-source-{task}", pipeline.name),
-        );
-    }
-    let producer: FutureProducer<LoggingContext> = producer_settings
-        .create_with_context(LoggingContext)
-        .map_err(KafkaGlueError::client(&pipeline.kafka, "producer"))
-        .map_err(RuntimeError::Kafka)?;
-    let mut writer = TopicWriter {
-        producer: &producer,
-        pipeline,
-        in_flight: VecDeque::new(),
-        key_buf: Vec::new(),
-        value_buf: Vec::new(),
-        stats,
-        policy,
-        acknowledged: BTreeMap::new(),
-        sent: BTreeMap::new(),
-    };
-    let transactional = pipeline.exactly_once;
     if transactional {
-        tokio::task::block_in_place(|| {
-            producer.init_transactions(TRANSACTION_TIMEOUT)?;
-            producer.begin_transaction()
-        })
-        .map_err(|e| writer.produce_error(format!("cannot start a Kafka transaction: {e}")))?;
+        tokio::task::block_in_place(|| producer.begin_transaction())
+            .map_err(|e| writer.produce_error(format!("cannot begin a Kafka transaction: {e}")))?;
     }
+    let task_records = metrics::counter!(
+        "sluice_source_task_records_polled_total",
+        "pipeline" => pipeline.name.clone(),
+        "task" => task_name(task),
+    );
+    let running =
+        metrics::gauge!("sluice_source_tasks_running", "pipeline" => pipeline.name.clone());
+    running.increment(1.0);
+    let _running = decrement_on_drop(running);
+
     let mut last_store = tokio::time::Instant::now();
 
     let mut chain =
@@ -452,6 +496,7 @@ pub async fn run_task(
                 }
                 Poll::Records(records) => {
                     stats.add_polled(records.len() as u64);
+                    task_records.increment(records.len() as u64);
                     if report_progress {
                         stats.set_progress(source.progress());
                     }
