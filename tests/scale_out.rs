@@ -236,7 +236,14 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
                 .filter(|t| t["type"] == "sink")
                 .filter_map(|t| t["worker_id"].as_str())
                 .collect();
-            sources.len() == 6 && on.len() == 3 && sinks.len() == 3
+            let mut per_worker: BTreeMap<&String, usize> = BTreeMap::new();
+            for worker in sources.values() {
+                *per_worker.entry(worker).or_default() += 1;
+            }
+            sources.len() == 6
+                && on.len() == 3
+                && sinks.len() == 3
+                && per_worker.values().all(|&n| n == 2)
         },
     )
     .await;
