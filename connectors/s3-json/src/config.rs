@@ -111,7 +111,7 @@ pub enum Format {
 }
 
 /// Settings of the Parquet files (`format: parquet`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParquetConfig {
     /// Rows per row group (default 100000). An object of `flush_size`
