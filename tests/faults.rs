@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
@@ -30,8 +31,9 @@ fn spawn(services: &Services, pipeline: &std::path::Path) -> Running {
     ))
 }
 
-/// Waits (at most `limit`) for the process to exit; returns its stdout, failing the test on a non-zero exit.
-fn wait_success(mut running: Running, limit: Duration) -> String {
+/// Waits (at most `limit`) for the process to exit; returns its stdout,
+/// failing the test on a non-zero exit with the end of `log`.
+fn wait_success(mut running: Running, limit: Duration, log: &Path) -> String {
     let mut child = running.0.take().expect("child");
     let deadline = Instant::now() + limit;
     loop {
@@ -46,11 +48,16 @@ fn wait_success(mut running: Running, limit: Duration) -> String {
     }
     let output = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "sluice failed: {}\n{stdout}",
-        output.status
-    );
+    if !output.status.success() {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "sluice failed: {}\n{stdout}\nlast lines of its log:\n{}",
+            output.status,
+            tail.join("\n")
+        );
+    }
     stdout
 }
 
@@ -108,9 +115,10 @@ async fn the_kafka_broker_stopped_for_20_s_loses_and_repeats_nothing() {
                 stock_pipeline(&name, "  rate: 5000/s", "    rotate_interval: 2s")
             ),
         );
-        runs.push((name, exactly_once, spawn(&services, &pipeline)));
+        let log = pipeline.with_extension("log");
+        runs.push((name, exactly_once, spawn(&services, &pipeline), log));
     }
-    for (name, _, _) in &runs {
+    for (name, _, _, _) in &runs {
         wait_for_records(&services, name, 10_000);
     }
     broker.down();
@@ -118,8 +126,8 @@ async fn the_kafka_broker_stopped_for_20_s_loses_and_repeats_nothing() {
     std::thread::sleep(Duration::from_secs(20));
     broker.up();
     eprintln!("broker down for {:.1} s", stopped.elapsed().as_secs_f64());
-    for (name, exactly_once, running) in runs {
-        let summary = wait_success(running, Duration::from_secs(300));
+    for (name, exactly_once, running, log) in runs {
+        let summary = wait_success(running, Duration::from_secs(300), &log);
         let (lost, repeated) = lost_and_repeated(&row_counts(&services, &name).await);
         eprintln!("broker stopped 20 s, exactly_once: {exactly_once}: 104224 rows checked, {lost} lost, {repeated} repeated\n{summary}");
         assert_eq!(
@@ -169,7 +177,11 @@ async fn the_s3_server_stopped_for_30_s_delays_commits_and_loses_nothing() {
         produced_meanwhile > at_outage.values().sum::<i64>(),
         "the source kept producing during the outage"
     );
-    let summary = wait_success(running, Duration::from_secs(300));
+    let summary = wait_success(
+        running,
+        Duration::from_secs(300),
+        &pipeline.with_extension("log"),
+    );
     let (lost, repeated) = lost_and_repeated(&row_counts(&services, &name).await);
     eprintln!(
         "S3 stopped 30 s: committed {at_outage:?} throughout; 104224 rows checked, {lost} lost, {repeated} repeated\n{summary}"
@@ -200,7 +212,11 @@ async fn an_s3_outage_longer_than_retry_timeout_restarts_the_pipeline_until_it_c
     server.down();
     std::thread::sleep(Duration::from_secs(20));
     server.up();
-    let summary = wait_success(running, Duration::from_secs(300));
+    let summary = wait_success(
+        running,
+        Duration::from_secs(300),
+        &pipeline.with_extension("log"),
+    );
     let log = std::fs::read_to_string(pipeline.with_extension("log")).expect("log");
     let restarting = log.lines().filter(|l| l.contains("RESTARTING")).count();
     let (lost, repeated) = lost_and_repeated(&row_counts(&services, &name).await);
