@@ -193,14 +193,26 @@ impl ObjectStore for S3Store {
         key: &str,
         first_offset: i64,
     ) -> ConnectorResult<Option<i64>> {
-        let Some(head) = self.head(key).await? else {
-            return Ok(None);
-        };
-        let read = |name: &str| {
+        let read = |head: &HeadObjectOutput, name: &str| {
             head.metadata()
                 .and_then(|m| m.get(name))
                 .and_then(|v| v.trim().parse::<i64>().ok())
         };
+        // A store that writes an object and its metadata in two steps
+        // (s3s-fs does) can show a concurrent writer's object without its
+        // metadata for a moment: look again before calling it foreign.
+        let mut attempt = 0;
+        let head = loop {
+            let Some(head) = self.head(key).await? else {
+                return Ok(None);
+            };
+            attempt += 1;
+            if read(&head, META_LAST_OFFSET).is_some() || attempt >= 10 {
+                break head;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+        };
+        let read = |name: &str| read(&head, name);
         let location = format!("s3://{}/{key}", self.bucket);
         let Some(last) = read(META_LAST_OFFSET) else {
             return Err(ConnectorError::fatal(format!(
