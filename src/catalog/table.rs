@@ -164,20 +164,12 @@ pub struct Table {
     pub notes: Vec<String>,
 }
 
-/// The JSON SerDe.
-pub const SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
-/// The input format of text (JSON Lines) tables; reads gzip by extension.
-pub const INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
-/// The output format of text tables.
-pub const OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
-/// The Parquet SerDe.
-pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
-/// The input format of Parquet tables.
-pub const PARQUET_INPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
-/// The output format of Parquet tables.
-pub const PARQUET_OUTPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+/// The Hive storage of JSON Lines and Parquet tables: the same names the
+/// s3_json sink's catalog upkeep uses.
+pub use connect_s3_json::glue::{
+    JSON_INPUT_FORMAT as INPUT_FORMAT, JSON_OUTPUT_FORMAT as OUTPUT_FORMAT, JSON_SERDE as SERDE,
+    PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE,
+};
 
 impl Table {
     /// The SerDe's class.

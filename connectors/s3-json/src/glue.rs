@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow_json::reader::infer_json_schema_from_iterator;
 use arrow_schema::DataType;
-use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{Column, PartitionInput, SerDeInfo, StorageDescriptor, TableInput};
 use aws_sdk_glue::Client;
 use connect_core::schemars::{self, JsonSchema};
@@ -35,6 +35,22 @@ use serde::Deserialize;
 
 use crate::config::{Compression, Format, S3JsonConfig};
 use crate::partitioner::unescape_path_value;
+use crate::sink::classify;
+
+/// The OpenX JSON SerDe (Athena's and Glue's for JSON Lines).
+pub const JSON_SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
+/// The input format of text (JSON Lines) tables; reads gzip by extension.
+pub const JSON_INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
+/// The output format of text tables.
+pub const JSON_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+/// The Parquet SerDe.
+pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+/// The input format of Parquet tables.
+pub const PARQUET_INPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+/// The output format of Parquet tables.
+pub const PARQUET_OUTPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 
 /// Records sampled per topic for the columns of a table the sink creates.
 pub const SAMPLE_RECORDS: usize = 1000;
@@ -487,16 +503,8 @@ impl GlueCatalog {
 
     fn storage(&self, location: &str, columns: &[(String, String)]) -> StorageDescriptor {
         let (serde, input, output) = match self.format {
-            Format::Json => (
-                "org.openx.data.jsonserde.JsonSerDe",
-                "org.apache.hadoop.mapred.TextInputFormat",
-                "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-            ),
-            Format::Parquet => (
-                "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            ),
+            Format::Json => (JSON_SERDE, JSON_INPUT_FORMAT, JSON_OUTPUT_FORMAT),
+            Format::Parquet => (PARQUET_SERDE, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT),
         };
         let mut serde_info = SerDeInfo::builder()
             .serialization_library(serde)
@@ -600,40 +608,12 @@ impl GlueCatalog {
         Ok(())
     }
 
-    /// Retriable: timeouts, connection failures, throttling and 5xx; fatal: the rest.
-    fn error<E>(
-        &self,
-        context: &str,
-        error: SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
-    ) -> ConnectorError
+    /// The error with where it happened; retriable or fatal as S3's are.
+    fn error<E>(&self, context: &str, error: SdkError<E>) -> ConnectorError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let status = error.raw_response().map(|r| r.status().as_u16());
-        let retriable = match &error {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(_) => {
-                status.is_some_and(|s| s >= 500 || s == 429)
-                    || matches!(
-                        error.code(),
-                        Some(
-                            "ThrottlingException"
-                                | "ConcurrentModificationException"
-                                | "InternalServiceException"
-                                | "OperationTimeoutException"
-                        )
-                    )
-            }
-            _ => false,
-        };
-        let message = format!("{}: {context}: {}", self.at, DisplayErrorContext(&error));
-        if retriable {
-            ConnectorError::retriable(message)
-        } else {
-            ConnectorError::fatal(message)
-        }
+        classify(format!("{}: {context}", self.at), error)
     }
 }
 

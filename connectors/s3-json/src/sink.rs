@@ -392,9 +392,12 @@ fn precondition_failed<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
     status(error) == Some(412) || error.code() == Some("PreconditionFailed")
 }
 
-/// Retriable: timeouts, connection failures, throttling, 5xx and S3's 409
-/// `ConditionalRequestConflict` (a concurrent conditional write); fatal: the rest.
-fn classify<E>(context: String, error: SdkError<E>) -> ConnectorError
+/// Retriable: timeouts, connection failures, throttling (429, Glue's
+/// `ThrottlingException`), 5xx (and Glue's `InternalServiceException`,
+/// `OperationTimeoutException`), and concurrent changes (S3's 409
+/// `ConditionalRequestConflict`, Glue's `ConcurrentModificationException`);
+/// fatal: the rest. For any AWS SDK's errors (S3, Glue).
+pub(crate) fn classify<E>(context: String, error: SdkError<E>) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -405,7 +408,16 @@ where
         }
         SdkError::ServiceError(_) => {
             status.is_some_and(|s| s >= 500 || s == 429 || s == 408)
-                || error.code() == Some("ConditionalRequestConflict")
+                || matches!(
+                    error.code(),
+                    Some(
+                        "ConditionalRequestConflict"
+                            | "ThrottlingException"
+                            | "ConcurrentModificationException"
+                            | "InternalServiceException"
+                            | "OperationTimeoutException"
+                    )
+                )
         }
         _ => false,
     };
