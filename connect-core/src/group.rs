@@ -30,13 +30,14 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::pipeline::KafkaConfig;
 use crate::kafka::{base_config, producer_config, KafkaGlueError, LoggingContext};
+use crate::offsets::{from_beginning, state_reader};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -98,23 +99,9 @@ pub fn tail(
     topic: &str,
     stop: CancellationToken,
 ) -> Result<mpsc::UnboundedReceiver<Tailed>, KafkaGlueError> {
-    let consumer: BaseConsumer = base_config(kafka)
-        .set("group.id", "sluice-state-reader")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), TIMEOUT)
-        .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        assignment
-            .add_partition_offset(topic, partition.id(), Offset::Beginning)
-            .map_err(|e| KafkaGlueError::call(topic, "cannot read the topic", e))?;
-    }
+    let (consumer, watermarks) = state_reader(kafka, topic)?;
     consumer
-        .assign(&assignment)
+        .assign(&from_beginning(topic, watermarks.into_keys())?)
         .map_err(|e| KafkaGlueError::call(topic, "cannot read the topic", e))?;
     let (tx, rx) = mpsc::unbounded_channel();
     let name = topic.to_owned();
@@ -153,20 +140,11 @@ pub fn tail(
 /// The end offset of every partition of `topic` (what a reader must reach
 /// to have seen everything written so far).
 pub fn end_offsets(kafka: &KafkaConfig, topic: &str) -> Result<BTreeMap<i32, i64>, KafkaGlueError> {
-    let consumer: BaseConsumer = base_config(kafka)
-        .create()
-        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), TIMEOUT)
-        .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
-    let mut ends = BTreeMap::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, partition.id(), TIMEOUT)
-            .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))?;
-        ends.insert(partition.id(), high);
-    }
-    Ok(ends)
+    let (_, watermarks) = state_reader(kafka, topic)?;
+    Ok(watermarks
+        .into_iter()
+        .map(|(partition, (_, high))| (partition, high))
+        .collect())
 }
 
 /// The state of one task, as stored in the status topic.

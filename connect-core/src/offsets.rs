@@ -79,28 +79,13 @@ pub fn read_to_end(
         topic: topic.to_owned(),
         message,
     };
-    let consumer: BaseConsumer = base_config(kafka)
-        .set("group.id", "sluice-state-reader")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), TIMEOUT)
-        .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
-    let mut ends = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition.id(), TIMEOUT)
-            .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))?;
-        if high > low {
-            ends.insert(partition.id(), high);
-            assignment
-                .add_partition_offset(topic, partition.id(), Offset::Beginning)
-                .map_err(|e| error(e.to_string()))?;
-        }
-    }
+    let (consumer, watermarks) = state_reader(kafka, topic)?;
+    let mut ends: BTreeMap<i32, i64> = watermarks
+        .into_iter()
+        .filter(|(_, (low, high))| high > low)
+        .map(|(partition, (_, high))| (partition, high))
+        .collect();
+    let assignment = from_beginning(topic, ends.keys().copied())?;
     if ends.is_empty() {
         return Ok(());
     }
@@ -140,6 +125,49 @@ pub fn read_to_end(
         }
     }
     Ok(())
+}
+
+/// `(low, high)` watermarks by partition.
+pub(crate) type Watermarks = BTreeMap<i32, (i64, i64)>;
+
+/// A consumer for reading the state topic `topic` whole (`read_committed`,
+/// no group offsets of its own), and the `(low, high)` watermarks of each of
+/// its partitions.
+pub(crate) fn state_reader(
+    kafka: &KafkaConfig,
+    topic: &str,
+) -> Result<(BaseConsumer, Watermarks), KafkaGlueError> {
+    let consumer: BaseConsumer = base_config(kafka)
+        .set("group.id", "sluice-state-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
+    let mut watermarks = BTreeMap::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let marks = consumer
+            .fetch_watermarks(topic, partition.id(), TIMEOUT)
+            .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))?;
+        watermarks.insert(partition.id(), marks);
+    }
+    Ok((consumer, watermarks))
+}
+
+/// An assignment of `partitions` of `topic`, each from its beginning.
+pub(crate) fn from_beginning(
+    topic: &str,
+    partitions: impl IntoIterator<Item = i32>,
+) -> Result<TopicPartitionList, KafkaGlueError> {
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(|e| KafkaGlueError::call(topic, "cannot read the topic", e))?;
+    }
+    Ok(assignment)
 }
 
 /// Every stored position of `pipeline`, by source partition (the last record
