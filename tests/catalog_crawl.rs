@@ -17,6 +17,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
+use common::sql::{crawl, json_columns, pairs};
 use common::{dataset, read_csv, run_ok, stock_pipeline, unique, write_pipeline, Services};
 use serde_json::{json, Value};
 use sqlparser::ast::{
@@ -25,20 +26,6 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::{DatabricksDialect, Dialect, HiveDialect};
 use sqlparser::parser::Parser;
-
-/// `sluice catalog crawl <args>`: (stdout, stderr), failing the test unless it exits 0.
-fn crawl(services: &Services, args: &[&str]) -> (String, String) {
-    let started = Instant::now();
-    let output = run_ok(services.sluice().args(["catalog", "crawl"]).args(args));
-    eprintln!(
-        "crawl {args:?} took {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
-    (
-        String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        String::from_utf8(output.stderr).expect("utf-8 stderr"),
-    )
-}
 
 /// `sluice catalog crawl <args>` expected to fail: its stderr.
 fn crawl_fails(services: &Services, args: &[&str]) -> String {
@@ -99,27 +86,6 @@ fn folders(keys: &BTreeMap<String, i64>, root: &str) -> BTreeSet<String> {
             rest.rsplit_once('/')
                 .map(|(folder, _)| format!("{folder}/"))
         })
-        .collect()
-}
-
-/// (Name, Type) of a Glue column list.
-fn glue_columns(list: &Value) -> Vec<(String, String)> {
-    list.as_array()
-        .expect("a column list")
-        .iter()
-        .map(|c| {
-            (
-                c["Name"].as_str().expect("Name").to_owned(),
-                c["Type"].as_str().expect("Type").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()
 }
 
@@ -317,7 +283,7 @@ async fn the_shipped_pipeline_kafka_partitioner() {
     assert_eq!(input["TableType"], "EXTERNAL_TABLE");
     let sd = &input["StorageDescriptor"];
     assert_eq!(
-        glue_columns(&sd["Columns"]),
+        json_columns(&sd["Columns"]),
         pairs(&[
             ("index", "string"),
             ("date", "string"),
@@ -332,7 +298,7 @@ async fn the_shipped_pipeline_kafka_partitioner() {
         ])
     );
     assert_eq!(
-        glue_columns(&input["PartitionKeys"]),
+        json_columns(&input["PartitionKeys"]),
         pairs(&[("partition", "int")])
     );
     assert_eq!(sd["Location"], location.as_str());
@@ -472,7 +438,7 @@ async fn the_field_partitioner_gives_the_index_column() {
     // `Index` is also the partition column `index`: the data column is
     // renamed and mapped to its key.
     assert_eq!(
-        glue_columns(&sd["Columns"]),
+        json_columns(&sd["Columns"]),
         pairs(&[
             ("index_data", "string"),
             ("Date", "string"),
@@ -486,7 +452,7 @@ async fn the_field_partitioner_gives_the_index_column() {
         ])
     );
     assert_eq!(
-        glue_columns(&input["PartitionKeys"]),
+        json_columns(&input["PartitionKeys"]),
         pairs(&[("index", "string")])
     );
     assert_eq!(sd["SerdeInfo"]["Parameters"]["mapping.index_data"], "index");
@@ -575,7 +541,7 @@ async fn gzip_objects_by_year_are_sampled_across_partitions() {
     let (glue, sql) = split_both(&stdout);
     let input = &glue["TableInput"];
     assert_eq!(
-        glue_columns(&input["StorageDescriptor"]["Columns"]),
+        json_columns(&input["StorageDescriptor"]["Columns"]),
         pairs(&[
             ("Index", "string"),
             ("Date", "string"),
@@ -589,7 +555,7 @@ async fn gzip_objects_by_year_are_sampled_across_partitions() {
         ])
     );
     assert_eq!(
-        glue_columns(&input["PartitionKeys"]),
+        json_columns(&input["PartitionKeys"]),
         pairs(&[("year", "int")])
     );
     assert_eq!(input["Parameters"]["compressionType"], "gzip");
@@ -689,7 +655,7 @@ async fn nested_mixed_and_oddly_named_fields() {
         format!("s3://{bucket}/data/events/").as_str()
     );
     assert_eq!(
-        glue_columns(&sd["Columns"]),
+        json_columns(&sd["Columns"]),
         pairs(&[
             ("id", "double"),
             ("a_b", "string"),
@@ -704,7 +670,7 @@ async fn nested_mixed_and_oddly_named_fields() {
     );
     assert_eq!(sd["SerdeInfo"]["Parameters"]["mapping.a_b"], "a.b");
     assert_eq!(
-        glue_columns(&input["PartitionKeys"]),
+        json_columns(&input["PartitionKeys"]),
         pairs(&[("kind", "string")])
     );
 

@@ -17,6 +17,7 @@ use std::process::Output;
 use std::time::Instant;
 
 use common::glue::{columns, folders, glue_client, glue_endpoint, map, partitions};
+use common::sql::json_columns;
 use common::{read_csv, run_ok, stock_pipeline, unique, write_pipeline, Services};
 use serde_json::Value;
 
@@ -70,20 +71,6 @@ fn replay(services: &Services, text: &str) {
     let started = Instant::now();
     run_ok(services.sluice().arg("run").arg(&pipeline));
     eprintln!("replay took {:.2}s", started.elapsed().as_secs_f64());
-}
-
-/// (Name, Type) of a column list of the printed Glue JSON.
-fn json_columns(list: &Value) -> Vec<(String, String)> {
-    list.as_array()
-        .expect("a column list")
-        .iter()
-        .map(|c| {
-            (
-                c["Name"].as_str().expect("Name").to_owned(),
-                c["Type"].as_str().expect("Type").to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn json_map(value: &Value) -> BTreeMap<String, String> {

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use common::sql::{assert_plan_reads_only, crawl, json_columns, pairs, query_csv};
 use common::{dataset, read_csv, run_ok, unique, write_pipeline, Services};
 use serde_json::{json, Value};
 use sqlparser::ast::{HiveIOFormat, HiveRowFormat, Statement};
@@ -148,26 +149,6 @@ fn queries_and_answers(rows: &[Row]) -> Vec<(&'static str, Vec<Vec<String>>)> {
     ]
 }
 
-/// `sluice query SQL --format csv <args>`: the rows, header checked apart.
-fn query(services: &Services, args: &[&str], sql: &str) -> Vec<Vec<String>> {
-    let started = Instant::now();
-    let output = run_ok(
-        services
-            .sluice()
-            .arg("query")
-            .arg(sql)
-            .args(args)
-            .args(["--format", "csv"]),
-    );
-    eprintln!("{:.2?}: {sql} {args:?}", started.elapsed());
-    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
-    reader.headers().expect("a CSV header");
-    reader
-        .records()
-        .map(|r| r.expect("a CSV row").iter().map(str::to_owned).collect())
-        .collect()
-}
-
 /// Whether two answers are the same: every cell equal, but fractions to
 /// within a relative 1e-9 (an average sums in whatever order the files are
 /// read).
@@ -203,41 +184,13 @@ fn check_answers(
         .iter()
         .map(|(sql, answer)| {
             let sql = sql.replace("{t}", table);
-            let rows = query(services, args, &sql);
+            let (_, rows) = query_csv(services, args, &sql);
             assert!(
                 same(&rows, answer),
                 "{what}: {sql}\n  sluice: {rows:?}\n  the CSV: {answer:?}"
             );
             rows
         })
-        .collect()
-}
-
-/// `sluice catalog crawl <args>`: (stdout, stderr).
-fn crawl(services: &Services, args: &[&str]) -> (String, String) {
-    let output = run_ok(services.sluice().args(["catalog", "crawl"]).args(args));
-    (
-        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    )
-}
-
-fn columns(list: &Value) -> Vec<(String, String)> {
-    list.as_array()
-        .expect("a column list")
-        .iter()
-        .map(|c| {
-            (
-                c["Name"].as_str().expect("Name").to_owned(),
-                c["Type"].as_str().expect("Type").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()
 }
 
@@ -268,7 +221,7 @@ fn crawl_parquet(services: &Services, location: &str, table: &str, dir: &Path) -
     assert_eq!(input["Name"], table);
     let sd = &input["StorageDescriptor"];
     assert_eq!(
-        columns(&sd["Columns"]),
+        json_columns(&sd["Columns"]),
         pairs(&[
             ("date", "string"),
             ("open", "double"),
@@ -282,7 +235,7 @@ fn crawl_parquet(services: &Services, location: &str, table: &str, dir: &Path) -
         ])
     );
     assert_eq!(
-        columns(&input["PartitionKeys"]),
+        json_columns(&input["PartitionKeys"]),
         pairs(&[("index", "string")])
     );
     assert_eq!(sd["Location"], location);
@@ -455,7 +408,7 @@ async fn json_and_parquet_of_one_replay_answer_alike() {
         (vec!["--table", parquet_table.as_str()], "t"),
         (vec!["--crawl", crawl_file.as_str()], table.as_str()),
     ] {
-        let columns = query(
+        let (_, columns) = query_csv(
             &services,
             &args,
             &format!(
@@ -481,24 +434,12 @@ async fn json_and_parquet_of_one_replay_answer_alike() {
         );
         // A WHERE on the partition column reads its folder only (a SUM,
         // which the footers' statistics cannot answer as they do COUNT(*)).
-        let plan = query(
+        let (_, plan) = query_csv(
             &services,
             &args,
             &format!("EXPLAIN SELECT SUM(close_usd) FROM {name} WHERE index = 'NYA'"),
         );
-        let plan: String = plan
-            .iter()
-            .map(|r| r.join(" "))
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert!(
-            plan.contains("index=NYA/"),
-            "the NYA folder is read:\n{plan}"
-        );
-        assert!(
-            !plan.contains("index=HSI/"),
-            "other folders are pruned:\n{plan}"
-        );
+        assert_plan_reads_only(&plan, "index=NYA/", "index=HSI/");
     }
 
     // The JSON prefix's crawl result is a table for `--crawl` too.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::sql::{assert_plan_reads_only, query_csv};
 use common::{
     dataset, read_csv, run_ok, stock_pipeline, unique, write_pipeline, Running, Services,
 };
@@ -59,32 +60,6 @@ fn replay(services: &Services, dir: &Path, pipeline_text: &str) -> std::path::Pa
     );
     eprintln!("replay took {:.1?}", started.elapsed());
     pipeline
-}
-
-/// `sluice query SQL --format csv` with `args`: (header, rows).
-fn query_csv(services: &Services, args: &[&str], sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let started = Instant::now();
-    let output = run_ok(
-        services
-            .sluice()
-            .arg("query")
-            .arg(sql)
-            .args(args)
-            .args(["--format", "csv"]),
-    );
-    eprintln!("{:.2?}: {sql}", started.elapsed());
-    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
-    let header = reader
-        .headers()
-        .expect("CSV header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("CSV row").iter().map(str::to_owned).collect())
-        .collect();
-    (header, rows)
 }
 
 /// The one value of a one-row, one-column answer.
@@ -420,19 +395,7 @@ async fn field_partitioned_replay_answers_like_the_csv() {
         &args,
         "EXPLAIN SELECT COUNT(*) FROM t WHERE index = 'NYA'",
     );
-    let plan: String = plan
-        .iter()
-        .map(|r| r.join(" "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        plan.contains("index=NYA/"),
-        "the NYA folder is read:\n{plan}"
-    );
-    assert!(
-        !plan.contains("index=HSI/"),
-        "other folders are pruned:\n{plan}"
-    );
+    assert_plan_reads_only(&plan, "index=NYA/", "index=HSI/");
 
     // The same table from the pipeline file: named after its topic.
     let pipeline_args = ["--pipeline", pipeline.to_str().expect("UTF-8 path")];

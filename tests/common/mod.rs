@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod glue;
+pub mod sql;
 pub mod worker;
 
 use std::collections::BTreeMap;
