@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    lost_and_repeated, row_counts, stock_pipeline, unique, write_pipeline, PrivateService, Running,
-    Service, Services,
+    log_tail, lost_and_repeated, row_counts, stock_pipeline, unique, write_pipeline,
+    PrivateService, Running, Service, Services,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, TopicPartitionList};
@@ -49,13 +49,10 @@ fn wait_success(mut running: Running, limit: Duration, log: &Path) -> String {
     let output = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
-        let log = std::fs::read_to_string(log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         panic!(
             "sluice failed: {}\n{stdout}\nlast lines of its log:\n{}",
             output.status,
-            tail.join("\n")
+            log_tail(log, 40)
         );
     }
     stdout

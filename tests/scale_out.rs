@@ -374,16 +374,20 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
         "A and C stopped only tasks that moved: stopped {stopped:?}, moved {moved:?} ({since} to {until})\n{}",
         log_excerpts()
     );
-    // Rebalances and per-task records are in each worker's metrics.
-    let metrics = a
-        .client
-        .get(a.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    // Rebalances, revocation times and per-task records are in the
+    // workers' metrics (A's and C's together: D's tasks came from them).
+    let mut metrics = String::new();
+    for worker in [&a, &c] {
+        metrics += &worker
+            .client
+            .get(worker.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+    }
     let sample = |prefix: &str| -> f64 {
         metrics
             .lines()
@@ -402,6 +406,12 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
             "sluice_source_task_records_polled_total{{pipeline=\"{name}\",task=\"source-"
         )) > 0.0,
         "records per source task:\n{metrics}"
+    );
+    assert!(
+        sample(&format!(
+            "sluice_task_revoke_seconds_count{{pipeline=\"{name}\""
+        )) >= 1.0,
+        "how long revocations took:\n{metrics}"
     );
     for worker in [a, c, d] {
         worker.stop();

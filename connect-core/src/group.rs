@@ -384,6 +384,7 @@ impl ConsumerContext for SlotContext {
             }
             // Stop the tasks before Kafka hands their slots to another
             // worker: this callback blocks the rebalance until they stopped.
+            let started = std::time::Instant::now();
             let (done, wait) = std_mpsc::channel();
             if self
                 .events
@@ -393,6 +394,9 @@ impl ConsumerContext for SlotContext {
             {
                 tracing::warn!(pipeline = %self.pipeline, ?tasks, "revoked tasks did not stop in time");
             }
+            metrics::histogram!("sluice_task_revoke_seconds", "pipeline" => self.pipeline.clone())
+                .record(started.elapsed().as_secs_f64());
+            self.count("revoke");
         }
     }
 
@@ -516,5 +520,32 @@ impl SlotConsumer {
 impl Drop for SlotConsumer {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_become_kafka_ids() {
+        assert_eq!(kafka_id("127.0.0.1:8083"), "127.0.0.1-8083");
+        assert_eq!(kafka_id("host_a.example-1"), "host_a.example-1");
+        assert_eq!(kafka_id("wörker 2"), "w-rker-2");
+    }
+
+    #[test]
+    fn statuses_round_trip_and_omit_what_is_empty() {
+        let mut status = TaskStatus::new("RUNNING", "w1", "g");
+        let text = serde_json::to_string(&status).unwrap();
+        assert!(
+            !text.contains("assigned") && !text.contains("trace"),
+            "{text}"
+        );
+        status.assigned = vec!["0".into()];
+        status.trace = Some("boom".into());
+        let back: TaskStatus =
+            serde_json::from_str(&serde_json::to_string(&status).unwrap()).unwrap();
+        assert_eq!(back, status);
     }
 }

@@ -415,40 +415,72 @@ impl Worker {
         &self.settings
     }
 
-    /// Follows the config topic (every pipeline stored there, then every
-    /// change any worker of the group writes, applied in log order), and
-    /// starts the pipelines of the pipelines directory once the stored ones
-    /// are applied.
+    /// Follows the config topic and starts the pipelines of the pipelines
+    /// directory. What is stored is read to the end first and folded to the
+    /// last record of each pipeline (as compaction would), so a pipeline
+    /// deleted or reconfigured since does not start in an old shape; every
+    /// later change, from any worker of the group, is applied in log order.
     pub async fn start_all(self: &Arc<Self>) -> Result<(), WorkerError> {
         let kafka = self.settings.kafka.clone();
         let topic = self.settings.config_topic.clone();
         let ends = tokio::task::block_in_place(|| end_offsets(&kafka, &topic))?;
         let mut records = tail(&kafka, &topic, self.shutdown.clone())?;
+        let mut stored: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+        let mut read: BTreeMap<i32, i64> = BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while let Some((&partition, &end)) = ends
+            .iter()
+            .find(|(p, end)| **end > 0 && read.get(*p).is_none_or(|o| o < *end))
+        {
+            let record = match tokio::time::timeout_at(deadline, records.recv()).await {
+                Ok(Some(record)) => record,
+                Ok(None) if self.shutdown.is_cancelled() => return Ok(()),
+                _ => {
+                    return Err(WorkerError::Kafka(KafkaGlueError::Topic {
+                        topic,
+                        message: format!(
+                            "partition {partition} was not read up to offset {end} within 60 s"
+                        ),
+                    }))
+                }
+            };
+            read.insert(record.partition, record.offset + 1);
+            stored.insert(
+                String::from_utf8_lossy(&record.key).into_owned(),
+                record.value,
+            );
+        }
+        tracing::info!(topic = %topic, pipelines = stored.values().filter(|v| v.is_some()).count(), "stored pipelines read");
+        for (name, value) in stored {
+            self.apply_record(&topic, &name, value.as_deref()).await;
+        }
+        self.applied.send_modify(|applied| applied.extend(read));
         let worker = self.clone();
         tokio::spawn(async move {
             while let Some(record) = records.recv().await {
-                let name = String::from_utf8_lossy(&record.key).into_owned();
-                match record
-                    .value
-                    .as_deref()
-                    .map(serde_json::from_slice::<Stored>)
-                {
-                    None => worker.apply_stored(&name, None).await,
-                    Some(Ok(stored)) => worker.apply_stored(&name, Some(stored)).await,
-                    Some(Err(error)) => {
-                        tracing::error!(topic = %topic, pipeline = %name, %error, "ignoring a stored pipeline that does not parse")
-                    }
-                }
+                let name = String::from_utf8_lossy(&record.key);
+                worker
+                    .apply_record(&topic, &name, record.value.as_deref())
+                    .await;
                 worker.applied.send_modify(|applied| {
                     applied.insert(record.partition, record.offset + 1);
                 });
             }
         });
-        for (partition, end) in ends {
-            self.wait_applied(partition, end).await?;
-        }
         self.reload_files().await;
         Ok(())
+    }
+
+    /// Applies one record of the config topic: a pipeline definition, or a
+    /// tombstone (`None`).
+    async fn apply_record(&self, topic: &str, name: &str, value: Option<&[u8]>) {
+        match value.map(serde_json::from_slice::<Stored>) {
+            None => self.apply_stored(name, None).await,
+            Some(Ok(stored)) => self.apply_stored(name, Some(stored)).await,
+            Some(Err(error)) => {
+                tracing::error!(topic = %topic, pipeline = %name, %error, "ignoring a stored pipeline that does not parse")
+            }
+        }
     }
 
     /// Waits until this worker applied the config topic up to `end`

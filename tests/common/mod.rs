@@ -355,6 +355,13 @@ pub fn lost_and_repeated(counts: &[u32]) -> (usize, u32) {
     (lost, repeated)
 }
 
+/// The last `lines` lines of the log file at `path` (empty when it cannot be read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 /// A free TCP port on loopback (free when asked; the caller binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use super::{free_port, repo_root, Running, Services};
+use super::{free_port, log_tail, repo_root, Running, Services};
 
 /// A running `sluice worker` on a free port of 127.0.0.1.
 pub struct WorkerProcess {
@@ -56,8 +56,9 @@ impl WorkerProcess {
             }
             assert!(
                 Instant::now() < deadline,
-                "the worker did not get healthy in 60 s (log: {})",
-                dir.join("worker.log").display()
+                "the worker did not get healthy in 60 s; last lines of {}:\n{}",
+                dir.join("worker.log").display(),
+                log_tail(&dir.join("worker.log"), 60)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
