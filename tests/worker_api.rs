@@ -383,11 +383,26 @@ async fn the_rest_api_manages_pipelines_end_to_end() {
     let (status, _) = worker.get(&format!("/connectors/{name}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     worker.stop();
+    let log = dir.path().join("worker.log");
+    let created = format!("pipeline created pipeline={name}");
+    let count = |log: &Path| {
+        let text = std::fs::read_to_string(log).expect("worker log");
+        text.matches(&created).count()
+    };
+    let before = count(&log);
+    assert!(before > 0, "the log names created pipelines as `{created}`");
     let worker = Worker::start(&services, dir.path(), &settings, None).await;
     let (_, list) = worker.get("/connectors").await;
     assert!(
         !list.as_array().expect("list").contains(&json!(name)),
         "a deleted pipeline came back: {list}"
+    );
+    // The stored history (created, changed, deleted) is folded before
+    // anything starts: the deleted pipeline is not started even briefly.
+    assert_eq!(
+        count(&log),
+        before,
+        "a deleted pipeline was started on restart"
     );
     worker.stop();
 }
