@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,8 +12,6 @@ use common::{
     log_tail, lost_and_repeated, row_counts, stock_pipeline, unique, write_pipeline,
     PrivateService, Running, Service, Services,
 };
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, TopicPartitionList};
 
 /// Starts `sluice run` on `pipeline`, its log going to `<pipeline>.log`.
 fn spawn(services: &Services, pipeline: &std::path::Path) -> Running {
@@ -71,26 +68,6 @@ fn wait_for_records(services: &Services, topic: &str, records: i64) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The committed offsets of a consumer group on `topic`'s partitions.
-fn committed_offsets(services: &Services, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &services.kafka)
-        .set("group.id", group)
-        .create()
-        .expect("consumer");
-    let mut list = TopicPartitionList::new();
-    for partition in 0..6 {
-        list.add_partition(topic, partition);
-    }
-    consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .expect("committed offsets")
-        .elements()
-        .iter()
-        .filter_map(|e| Some((e.partition(), e.offset().to_raw().filter(|o| *o >= 0)?)))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -157,9 +134,9 @@ async fn the_s3_server_stopped_for_30_s_delays_commits_and_loses_nothing() {
     server.down();
     // Uploads in flight when the server stopped have failed by now.
     std::thread::sleep(Duration::from_secs(3));
-    let at_outage = committed_offsets(&services, &group, &name);
+    let at_outage = services.committed(&group, &name, 6);
     std::thread::sleep(Duration::from_secs(27));
-    let before_restart = committed_offsets(&services, &group, &name);
+    let before_restart = services.committed(&group, &name, 6);
     let produced_meanwhile = services.topic_record_count(&name);
     server.up();
     assert!(

@@ -16,8 +16,7 @@ use common::{
 };
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 
 /// The objects, checking that every one is under `topics/<topic>/` (the
 /// sink leaves nothing else in the bucket).
@@ -278,27 +277,7 @@ async fn time_partitioner_lands_year_month_day_folders() {
 
 /// The group's committed offsets summed over the topic's partitions.
 fn committed_total(services: &Services, group: &str, topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &services.kafka)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .expect("committed offsets");
-    committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        })
-        .sum()
+    services.committed(group, topic, partitions).values().sum()
 }
 
 /// Deletes the consumer group (retrying while its last member leaves).

@@ -267,6 +267,10 @@ pub struct ObjectBatcher {
     max_bytes: Option<usize>,
     rotate_interval: Duration,
     partitions: BTreeMap<TopicPartition, PartitionState>,
+    /// Bytes of records held in open and queued objects.
+    buffered: usize,
+    /// `memory_budget`.
+    budget: usize,
 }
 
 impl ObjectBatcher {
@@ -285,6 +289,8 @@ impl ObjectBatcher {
                 .map(|b| usize::try_from(b.0).unwrap_or(usize::MAX)),
             rotate_interval: config.rotate_interval.0,
             partitions: BTreeMap::new(),
+            buffered: 0,
+            budget: usize::try_from(config.memory_budget.0).unwrap_or(usize::MAX),
         })
     }
 
@@ -294,7 +300,9 @@ impl ObjectBatcher {
     }
 
     /// Appends a record as one JSON line to its path's open object; closes
-    /// the object when full (count or bytes).
+    /// the object when full (count or bytes). A record before one already
+    /// appended for its partition is ignored (a `write` retried with the
+    /// same batch gives the first records again).
     pub fn append(&mut self, record: &Record, now: Instant) -> ConnectorResult<()> {
         let (Some(partition), Some(offset)) = (record.partition, record.offset) else {
             return Err(ConnectorError::fatal(
@@ -305,6 +313,14 @@ impl ObjectBatcher {
             topic: record.topic.clone(),
             partition,
         };
+        if self
+            .partitions
+            .get(&tp)
+            .and_then(|s| s.written_to)
+            .is_some_and(|written_to| offset < written_to)
+        {
+            return Ok(());
+        }
         let Some(value) = &record.value else {
             return Err(ConnectorError::bad_record(
                 format!("record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it; drop tombstones with a `filter` transform or let `errors.tolerance: all` skip them"),
@@ -350,6 +366,7 @@ impl ObjectBatcher {
             ));
         }
         object.body.push(b'\n');
+        self.buffered += object.body.len() - before;
         if self
             .max_bytes
             .is_some_and(|max| object.body.len() > max && !object.records.is_empty())
@@ -376,6 +393,46 @@ impl ObjectBatcher {
             state.close(&path);
         }
         Ok(())
+    }
+
+    /// Whether the buffered records take more than `memory_budget`.
+    pub fn over_budget(&self) -> bool {
+        self.buffered > self.budget
+    }
+
+    /// Bytes of records held in open and queued objects.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Closes the largest open objects until the open ones hold at most
+    /// half the budget; returns how many it closed. (Uploading what is
+    /// closed then brings the sink well under its budget.)
+    pub fn close_largest(&mut self) -> usize {
+        let mut sizes: Vec<(usize, TopicPartition, String)> = self
+            .partitions
+            .iter()
+            .flat_map(|(tp, state)| {
+                state
+                    .open
+                    .iter()
+                    .map(move |(path, o)| (o.body.len(), tp.clone(), path.clone()))
+            })
+            .collect();
+        let mut open: usize = sizes.iter().map(|(size, _, _)| size).sum();
+        sizes.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+        let mut closed = 0;
+        for (size, tp, path) in sizes {
+            if open <= self.budget / 2 {
+                break;
+            }
+            if let Some(state) = self.partitions.get_mut(&tp) {
+                state.close(&path);
+                open -= size;
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// Closes every open object (`All`) or those at least `rotate_interval` old (`Due`).
@@ -423,7 +480,9 @@ impl ObjectBatcher {
             return;
         };
         if let Some(queue) = state.queued.get_mut(&outcome.path) {
-            queue.drain(..outcome.done.min(queue.len()));
+            for object in queue.drain(..outcome.done.min(queue.len())) {
+                self.buffered = self.buffered.saturating_sub(object.body.len());
+            }
             if queue.is_empty() {
                 state.queued.remove(&outcome.path);
             }
@@ -484,13 +543,19 @@ impl ObjectBatcher {
     /// Forgets everything about `partitions`.
     pub fn revoke(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
-            self.partitions.remove(tp);
+            if let Some(state) = self.partitions.remove(tp) {
+                let open = state.open.values().map(|o| o.body.len());
+                let queued = state.queued.values().flatten().map(|o| o.body.len());
+                let held: usize = open.chain(queued).sum();
+                self.buffered = self.buffered.saturating_sub(held);
+            }
         }
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.partitions.clear();
+        self.buffered = 0;
     }
 
     #[cfg(test)]
@@ -551,6 +616,7 @@ pub(crate) mod tests {
             upload_concurrency: 1,
             partitioner: PartitionerConfig::default(),
             max_object_bytes: None,
+            memory_budget: crate::config::ByteSize(64 << 20),
             compression: Compression::None,
             format: Default::default(),
             parquet: Default::default(),

@@ -402,6 +402,56 @@ mod tests {
         assert_eq!(gzip(b"").map(|b| gunzip(&b)).unwrap(), "");
     }
 
+    #[tokio::test]
+    async fn the_memory_budget_closes_the_largest_objects_and_frees_what_lands() {
+        let mut config = by_field(config(1000, 3600), "k");
+        config.memory_budget = ByteSize(2000);
+        let mut batcher = ObjectBatcher::new(&config).unwrap();
+        let now = Instant::now();
+        let mut offset = 0;
+        while !batcher.over_budget() {
+            for k in ["a", "a", "a", "b", "c"] {
+                batcher.append(&keyed(0, offset, k), now).unwrap();
+                offset += 1;
+            }
+        }
+        let held = batcher.buffered();
+        assert!(held > 2000);
+        assert_eq!(
+            batcher.close_largest(),
+            1,
+            "path a holds more than half: closing it is enough"
+        );
+        assert_eq!(batcher.buffered(), held, "closed, not uploaded: still held");
+        let store = MemoryStore::default();
+        assert!(land_all(&store, &mut batcher, 2).await.error.is_none());
+        assert!(batcher.buffered() < held / 2, "{}", batcher.buffered());
+        assert!(!batcher.over_budget());
+        let keys = store.keys();
+        assert_eq!(keys, ["topics/t/k=a/t+0+00000000000000000000.json"]);
+        // b and c are still open (the first b record is offset 3), and the
+        // landed object of a spans offset 3: nothing is durable yet (rule 3).
+        assert_eq!(batcher.durable_offsets()[&tp(0)], 0);
+    }
+
+    #[tokio::test]
+    async fn records_given_again_after_a_failed_write_are_taken_once() {
+        let mut batcher = ObjectBatcher::new(&config(100, 600)).unwrap();
+        let now = Instant::now();
+        for offset in (0..4).chain(0..6) {
+            batcher.append(&record(0, offset), now).unwrap();
+        }
+        batcher.close_due(FlushMode::All, now);
+        let store = MemoryStore::default();
+        assert!(land_all(&store, &mut batcher, 2).await.error.is_none());
+        assert_eq!(
+            stored_offsets(&store, Encoding::Json(Compression::None))
+                .into_values()
+                .collect::<Vec<_>>(),
+            [vec![0, 1, 2, 3, 4, 5]]
+        );
+    }
+
     /// Writes what an earlier run left: objects of `path` of partition 0 covering `ranges`.
     async fn earlier_run(store: &MemoryStore, path_records: &[(i64, &str)], flush_size: u64) {
         let mut batcher = ObjectBatcher::new(&by_field(config(flush_size, 600), "k")).unwrap();
@@ -578,6 +628,9 @@ mod tests {
             if rng.below(3) == 0 {
                 config.max_object_bytes = Some(ByteSize(30 + rng.below(200)));
             }
+            if rng.below(3) == 0 {
+                config.memory_budget = ByteSize(60 + rng.below(600));
+            }
             let mut batcher = ObjectBatcher::new(&config).unwrap();
             let mut fail_rng = Rng(rng.next() | 1);
             let fail_percent = if last { 0 } else { rng.below(50) };
@@ -593,12 +646,25 @@ mod tests {
             let mut clock = Duration::ZERO;
             while next != stop {
                 let p = rng.below(2) as usize;
+                let batch_start = next[p];
                 let batch_end = (next[p] + 1 + rng.below(10) as i64).min(stop[p]);
                 while next[p] < batch_end {
                     let offset = next[p];
                     let r = keyed(p as i32, offset, &key_of[p][offset as usize]);
                     batcher.append(&r, start + clock).unwrap();
                     next[p] += 1;
+                    // As the sink's `write` does at its memory budget.
+                    if batcher.over_budget() {
+                        batcher.close_largest();
+                        land_all(&store, &mut batcher, 3).await;
+                    }
+                }
+                // A `write` retried with the same batch: what was taken is ignored.
+                if rng.below(4) == 0 {
+                    for offset in batch_start..batch_end {
+                        let r = keyed(p as i32, offset, &key_of[p][offset as usize]);
+                        batcher.append(&r, start + clock).unwrap();
+                    }
                 }
                 clock += Duration::from_millis(rng.below(1500));
                 batcher.close_due(FlushMode::Due, start + clock);

@@ -238,9 +238,49 @@ pub struct S3JsonSink {
     stats: Arc<SinkStats>,
     batcher: ObjectBatcher,
     catalog: Option<GlueCatalog>,
+    /// `sluice_s3_budget_closes_total`: objects closed early by `memory_budget`.
+    early_closes: metrics::Counter,
 }
 
 impl S3JsonSink {
+    /// Uploads every closed object; returns the first error.
+    async fn land(&mut self) -> Option<ConnectorError> {
+        let Landing {
+            uploaded,
+            paths,
+            error,
+        } = land_all(
+            &self.store,
+            &mut self.batcher,
+            self.config.upload_concurrency,
+        )
+        .await;
+        for object in uploaded {
+            self.stats
+                .add_object(object.records as u64, object.bytes as u64);
+        }
+        if let Some(catalog) = &mut self.catalog {
+            catalog.landed(paths);
+        }
+        error
+    }
+
+    /// The buffered records reached `memory_budget`: closes the largest open
+    /// objects and uploads everything closed before taking more records.
+    /// Offsets become durable at the next flush, as usual. When uploads
+    /// fail the error goes to the runtime, which retries `write` with the
+    /// same batch (the records already taken are ignored then).
+    async fn relieve(&mut self) -> ConnectorResult<()> {
+        let buffered = self.batcher.buffered();
+        let closed = self.batcher.close_largest();
+        self.early_closes.increment(closed as u64);
+        tracing::debug!(bucket = %self.config.bucket, buffered, closed, budget = %self.config.memory_budget, "memory budget reached: uploading early");
+        match self.land().await {
+            None => Ok(()),
+            Some(error) => Err(error),
+        }
+    }
+
     /// Makes the S3 client and checks the bucket (creating it when configured).
     pub async fn connect(
         config: S3JsonConfig,
@@ -280,6 +320,11 @@ impl S3JsonSink {
             config,
             stats,
             catalog,
+            early_closes: metrics::counter!(
+                "sluice_s3_budget_closes_total",
+                "pipeline" => ctx.pipeline.clone(),
+                "sink" => ctx.name.clone()
+            ),
         })
     }
 }
@@ -340,30 +385,19 @@ impl Sink for S3JsonSink {
             self.batcher
                 .append(record, now)
                 .map_err(|e| e.at_record(index))?;
+            if self.batcher.over_budget() {
+                self.relieve().await?;
+            }
         }
         Ok(())
     }
 
     async fn flush(&mut self, mode: FlushMode) -> ConnectorResult<DurableOffsets> {
         self.batcher.close_due(mode, Instant::now());
-        let Landing {
-            uploaded,
-            paths,
-            error,
-        } = land_all(
-            &self.store,
-            &mut self.batcher,
-            self.config.upload_concurrency,
-        )
-        .await;
-        for object in uploaded {
-            self.stats
-                .add_object(object.records as u64, object.bytes as u64);
-        }
+        let error = self.land().await;
         // The catalog learns of every landed path before its offsets are
         // reported durable (the paths stay queued while Glue fails).
         if let Some(catalog) = &mut self.catalog {
-            catalog.landed(paths);
             catalog.sync().await?;
         }
         match error {
