@@ -15,7 +15,9 @@
 # built binaries go to <repo>/.services/cache/ unless SLUICE_SERVICES_CACHE points
 # elsewhere (so CI and other clones can share one cache). After `up`,
 # `source .services/env` gives KAFKA_BOOTSTRAP, S3_ENDPOINT, GLUE_ENDPOINT and
-# AWS_* for tests.
+# AWS_* for tests, and KAFKA_CONNECT_LIBS: the Apache Kafka Connect jars
+# (connect-runtime, connect-file; the broker's version) `up` fetches for the
+# benchmark (scripts/bench.sh).
 #
 # The Glue server is moto's (`moto_server`, pinned by SLUICE_MOTO_VERSION) on
 # SLUICE_GLUE_PORT (5000), installed with pip into a venv in the cache. It
@@ -76,6 +78,8 @@ S3_SECRET_KEY="${SLUICE_S3_SECRET_KEY:-sluice-secret-key}"
 READY_TIMEOUT="${SLUICE_SERVICES_TIMEOUT:-120}"
 
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+# Apache Kafka Connect (connect-runtime + connect-file), the benchmark's peer.
+CONNECT_LIBS="$CACHE/kafka-connect-$KAFKA_VERSION/libs"
 S3S_ROOT="$CACHE/s3s-fs-$S3S_VERSION"
 S3S_BIN="$S3S_ROOT/bin/s3s-fs"
 MOTO_ROOT="$CACHE/moto-$MOTO_VERSION"
@@ -199,6 +203,64 @@ EOF
   fi
   touch "$KAFKA_LIBS/.complete"
   log "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS ($((SECONDS - t0)) s)"
+}
+
+# Apache Kafka Connect — connect-runtime and the FileStream connectors of
+# connect-file — for the benchmark's peer scenario (scripts/bench.sh).
+# connect-file is not published with every release (4.4.0 is missing from
+# Maven Central) and one release's connect-file does not run on another's
+# runtime, so both are the newest version of the broker's major version, up
+# to the broker's, that has connect-file; Connect talks to a newer broker as
+# any client does. Its own folder: the worker's classpath is not the
+# broker's. A failure only warns: the services work without it, and the
+# benchmark says what is missing.
+install_connect() {
+  [[ -f $CONNECT_LIBS/.complete ]] && return 0
+  need mvn java
+  local t0=$SECONDS work version
+  work="$CACHE/kafka-connect-$KAFKA_VERSION/pom"
+  rm -rf "$CONNECT_LIBS" "$work"
+  mkdir -p "$work/probe"
+  log "kafka connect: finding the newest connect-file up to $KAFKA_VERSION on Maven Central"
+  connect_pom "<dependency><groupId>org.apache.kafka</groupId><artifactId>connect-file</artifactId><version>[${KAFKA_VERSION%%.*}.0.0,$KAFKA_VERSION]</version><exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>" \
+    >"$work/probe/pom.xml"
+  if ! mvn -B -q -Dstyle.color=never -f "$work/probe/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$work/probe/libs"; then
+    log "kafka connect: WARNING: no connect-file ${KAFKA_VERSION%%.*}.x up to $KAFKA_VERSION on Maven Central; the benchmark's peer scenario (P3) cannot run"
+    return 0
+  fi
+  version="$(find "$work/probe/libs" -name 'connect-file-*.jar' -printf '%f\n' | sed 's/^connect-file-//; s/\.jar$//')"
+  log "kafka connect: fetching org.apache.kafka:connect-runtime and connect-file $version"
+  connect_pom "$(printf '<dependency><groupId>org.apache.kafka</groupId><artifactId>%s</artifactId><version>%s</version></dependency>' \
+    connect-runtime "$version" connect-file "$version")" >"$work/pom.xml"
+  if ! mvn -B -q -Dstyle.color=never -f "$work/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$CONNECT_LIBS"; then
+    log "kafka connect: WARNING: maven could not resolve Kafka Connect $version; the benchmark's peer scenario (P3) cannot run"
+    return 0
+  fi
+  touch "$CONNECT_LIBS/.complete"
+  log "kafka connect: $version, $(find "$CONNECT_LIBS" -name '*.jar' | wc -l) jars in $CONNECT_LIBS ($((SECONDS - t0)) s)"
+}
+
+# A throwaway pom resolving the given dependencies and a log4j2 backend.
+connect_pom() { # dependency-xml
+  cat <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.sluice</groupId>
+  <artifactId>kafka-connect-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    $1
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>$SLF4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
 }
 
 kafka_java() { # [jvm opts...] -- class args...
@@ -507,6 +569,9 @@ export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_REGION=$S3_REGION
 EOF
+  if [[ -f $CONNECT_LIBS/.complete ]]; then
+    echo "export KAFKA_CONNECT_LIBS=$CONNECT_LIBS" >>"$SVC/env.tmp"
+  fi
   if [[ -n $KAFKA_SASL_PORT ]]; then
     echo "export KAFKA_SASL_BOOTSTRAP=$HOST:$KAFKA_SASL_PORT" >>"$SVC/env.tmp"
   fi
@@ -551,6 +616,7 @@ cmd_up() {
   ((WANT_KAFKA)) && need java
   ((WANT_KAFKA)) && check_kafka_security
   ((WANT_KAFKA)) && install_kafka
+  ((WANT_KAFKA)) && install_connect
   ((WANT_S3)) && install_s3
   ((WANT_GLUE)) && install_glue
   check_ports_free
@@ -638,7 +704,7 @@ main() {
       kafka_cli "$@"
       ;;
     *)
-      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+      sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
       exit 2
       ;;
   esac
