@@ -23,38 +23,43 @@ fn the_binary_registers_every_bundled_plugin() {
             Some((words.next()?, words.next()?))
         })
         .collect();
-    let expected: Vec<(&str, &str)> = [("source", "csv_replay"), ("sink", "s3_json")]
-        .into_iter()
-        .chain(
-            [
-                "insert_field",
-                "replace_field",
-                "mask_field",
-                "cast",
-                "timestamp_converter",
-                "value_to_key",
-                "extract_field",
-                "hoist_field",
-                "flatten",
-                "regex_router",
-                "timestamp_router",
-                "filter",
-                "insert_header",
-                "drop_headers",
-                "header_from",
-                "set_schema_metadata",
-            ]
-            .map(|name| ("transform", name)),
-        )
-        .chain(
-            [
-                "topic_name_matches",
-                "has_header_key",
-                "record_is_tombstone",
-            ]
-            .map(|name| ("predicate", name)),
-        )
-        .collect();
+    let expected: Vec<(&str, &str)> = [
+        ("source", "csv_replay"),
+        ("source", "file"),
+        ("sink", "file"),
+        ("sink", "s3_json"),
+    ]
+    .into_iter()
+    .chain(
+        [
+            "insert_field",
+            "replace_field",
+            "mask_field",
+            "cast",
+            "timestamp_converter",
+            "value_to_key",
+            "extract_field",
+            "hoist_field",
+            "flatten",
+            "regex_router",
+            "timestamp_router",
+            "filter",
+            "insert_header",
+            "drop_headers",
+            "header_from",
+            "set_schema_metadata",
+        ]
+        .map(|name| ("transform", name)),
+    )
+    .chain(
+        [
+            "topic_name_matches",
+            "has_header_key",
+            "record_is_tombstone",
+        ]
+        .map(|name| ("predicate", name)),
+    )
+    .collect();
     let mut sorted_names = names.clone();
     sorted_names.sort();
     let mut sorted_expected = expected.clone();
@@ -159,7 +164,7 @@ fn validate_reports_every_error_with_file_line_and_column() {
     let expected = [
         format!("{file}:4:15: topic.partitions: expected an integer, found `six`"),
         format!("{file}:9:3: source.key_colum: unknown key `key_colum` (did you mean `key_column`?)"),
-        format!("{file}:12:11: sinks.s3.type: unknown sink type `s3_jsn` (did you mean `s3_json`?); registered sinks: `s3_json`"),
+        format!("{file}:12:11: sinks.s3.type: unknown sink type `s3_jsn` (did you mean `s3_json`?); registered sinks: `file`, `s3_json`"),
         format!("{file}:16:13: sinks.other.bucket: environment variable `SLUICE_TEST_SURELY_UNSET` is not set"),
         "4 problems found".to_owned(),
     ];
