@@ -219,3 +219,184 @@ fn kill_9_mid_run_and_rerun_leaves_the_copy_exactly_equal_with_exactly_once() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Every message of `topic` from the start: (partition, key, value,
+/// headers), read until `count` are in or 30 s have passed.
+fn read_topic(services: &Services, topic: &str, count: usize) -> Vec<TopicMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+    use rdkafka::Message;
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &services.kafka)
+        .set("group.id", unique("file-test-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while messages.len() < count && Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message.expect("a message");
+        let text = |bytes: Option<&[u8]>| bytes.map(|b| String::from_utf8_lossy(b).into_owned());
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), text(h.value).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        messages.push(TopicMessage {
+            partition: message.partition(),
+            key: text(message.key()),
+            value: text(message.payload()),
+            headers,
+        });
+    }
+    messages
+}
+
+#[derive(Debug)]
+struct TopicMessage {
+    partition: i32,
+    key: Option<String>,
+    value: Option<String>,
+    headers: std::collections::BTreeMap<String, String>,
+}
+
+#[test]
+fn json_lines_keyed_by_a_field_and_bad_lines_and_tombstones_dead_lettered() {
+    let started = Instant::now();
+    let services = Services::get();
+    let name = unique("file-json");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (count, keys) = (3000, 7);
+    let bad: [(usize, &str); 3] = [(100, "{\"id\": broken"), (200, "[1,2]"), (300, "")];
+    let mut good = Vec::new();
+    let mut text = String::new();
+    for line in 1..=count {
+        match bad.iter().find(|(at, _)| *at == line) {
+            Some((_, bad_line)) => text.push_str(bad_line),
+            None => {
+                let value = format!(
+                    r#"{{"id":"k{}","n":{line},"price":335.90698726000005}}"#,
+                    line % keys
+                );
+                text.push_str(&value);
+                good.push(value);
+            }
+        }
+        text.push('\n');
+    }
+    std::fs::write(dir.path().join("input.jsonl"), &text).expect("write the input");
+    let pipeline = write_pipeline(
+        dir.path(),
+        &format!(
+            "name: {name}\n\
+             errors:\n  tolerance: all\n  dead_letter_topic: {name}-dlq\n\
+             topic:\n  name: {name}\n  partitions: 3\n  replication_factor: 1\n\
+             source:\n  type: file\n  path: input.jsonl\n  format: json\n  key_field: id\n\
+             sinks:\n  copy:\n    type: file\n    path: out/output.jsonl\n"
+        ),
+    );
+    run_ok(services.sluice().arg("run").arg(&pipeline));
+
+    // Each good line once; the lines of one key in file order (one partition each).
+    let output = std::fs::read_to_string(dir.path().join("out/output.jsonl")).expect("output");
+    let mut written: Vec<&str> = output.lines().collect();
+    let mut by_key: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for line in &written {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        by_key
+            .entry(value["id"].as_str().expect("id").to_owned())
+            .or_default()
+            .push(value["n"].as_u64().expect("n"));
+    }
+    for (key, numbers) in &by_key {
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "{key}: {numbers:?}"
+        );
+    }
+    written.sort_unstable();
+    let mut expected: Vec<&str> = good.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(
+        written, expected,
+        "every good line once, numbers as written"
+    );
+
+    // Kafka holds the key field as each record's key, one partition per key.
+    let records = read_topic(&services, &name, good.len());
+    assert_eq!(records.len(), good.len());
+    let mut partitions: std::collections::BTreeMap<String, i32> = Default::default();
+    for record in &records {
+        let value: serde_json::Value =
+            serde_json::from_str(record.value.as_deref().expect("a value")).expect("JSON");
+        let key = record.key.clone().expect("a key");
+        assert_eq!(value["id"], key.as_str());
+        assert_eq!(
+            *partitions.entry(key).or_insert(record.partition),
+            record.partition
+        );
+    }
+
+    // The bad lines are dead letters naming their line.
+    let letters = read_topic(&services, &format!("{name}-dlq"), bad.len());
+    assert_eq!(letters.len(), bad.len(), "{letters:?}");
+    for (letter, (line, raw)) in letters.iter().zip(bad) {
+        assert_eq!(letter.headers["__connect.errors.stage"], "source");
+        assert_eq!(letter.headers["__connect.errors.class.name"], "file");
+        assert_eq!(letter.value.as_deref().unwrap_or_default(), raw);
+        assert!(
+            letter.headers["__connect.errors.source.position"]
+                .contains(&format!("\"line\":{line}")),
+            "{letter:?}"
+        );
+        assert!(
+            letter.headers["__connect.errors.exception.message"]
+                .contains(&format!("input.jsonl:{line}")),
+            "{letter:?}"
+        );
+    }
+
+    // A tombstone in the topic has no line: dead-lettered by the sink, the file unchanged.
+    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &services.kafka)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            rdkafka::producer::BaseRecord::<str, [u8]>::to(&name)
+                .key("k1")
+                .partition(0),
+        )
+        .map_err(|(error, _)| error)
+        .expect("send a tombstone");
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    run_ok(services.sluice().arg("run").arg(&pipeline));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/output.jsonl")).expect("output"),
+        output
+    );
+    let letters = read_topic(&services, &format!("{name}-dlq"), bad.len() + 1);
+    let sink_letter = letters
+        .iter()
+        .find(|l| l.headers["__connect.errors.stage"] == "sink")
+        .unwrap_or_else(|| panic!("no sink letter in {letters:?}"));
+    assert!(
+        sink_letter.headers["__connect.errors.exception.message"].contains("is a tombstone"),
+        "{sink_letter:?}"
+    );
+    eprintln!(
+        "{count} JSON lines ({} bad) keyed into 3 partitions and a tombstone in {:.1}s",
+        bad.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
