@@ -39,8 +39,8 @@ pub struct FileSink {
     /// What the sidecar says: the file's first `length` bytes hold exactly
     /// the records before these offsets.
     recorded: Recorded,
-    /// Bytes may have been written after `recorded.length` by a write that
-    /// failed before it was recorded: cut them before writing again.
+    /// A write failed after it may have changed the file: the next one
+    /// also cuts what the failed one may have left past its end.
     unrecorded_bytes: bool,
     /// Lines not written yet, in the order they were given.
     buffer: Vec<u8>,
@@ -225,27 +225,24 @@ impl FileSink {
         }
         let file = &self.file;
         let (length, fsync) = (self.recorded.length, self.config.fsync);
-        if self.unrecorded_bytes {
-            blocking(|| output.set_len(length))
-                .map_err(|e| io_error(format!("cannot cut {file} back to {length} bytes"), e))?;
-        }
+        let (buffer, retry) = (&self.buffer, self.unrecorded_bytes);
         self.unrecorded_bytes = true;
-        let buffer = &self.buffer;
+        // The lines go right after the recorded length. A retry writes the
+        // same bytes at the same place, so whether or not the sidecar of
+        // the failed attempt was renamed into place, the file agrees with it.
         blocking(|| -> std::io::Result<()> {
             let mut writer = output;
             writer.seek(SeekFrom::Start(length))?;
             writer.write_all(buffer)?;
+            if retry {
+                output.set_len(next.length)?;
+            }
             if fsync {
                 output.sync_data()?;
             }
             Ok(())
         })
-        .map_err(|e| {
-            io_error(
-                format!("cannot write {} bytes to {file}", self.buffer.len()),
-                e,
-            )
-        })?;
+        .map_err(|e| io_error(format!("cannot write {} bytes to {file}", buffer.len()), e))?;
         blocking(|| sidecar::store(&self.sidecar, &next, fsync)).map_err(sidecar_error)?;
         self.recorded = next;
         self.unrecorded_bytes = false;
@@ -778,6 +775,53 @@ mod tests {
         assert_eq!(read(&dir), "p0-0\np0-3\n");
     }
 
+    #[tokio::test]
+    async fn a_flush_that_failed_to_record_writes_the_same_lines_once_when_tried_again() {
+        let dir = TempDir::new().expect("tempdir");
+        let mut sink = open(&dir, &config(100), &[0]).await.expect("open");
+        sink.write(&[line(0, 0)]).await.expect("write");
+        sink.flush(FlushMode::All).await.expect("flush");
+        // The sidecar cannot be replaced: its temporary file's name is taken by a folder.
+        let blocker = dir.path().join("out/lines.txt.offsets.json.tmp");
+        std::fs::create_dir(&blocker).expect("mkdir");
+        sink.write(&[line(0, 1), line(0, 2)]).await.expect("write");
+        let error = sink
+            .flush(FlushMode::All)
+            .await
+            .expect_err("the sidecar is blocked");
+        assert!(
+            error
+                .to_string()
+                .contains("cannot record the written offsets in"),
+            "{error}"
+        );
+        assert_eq!(
+            read(&dir),
+            "p0-0\np0-1\np0-2\n",
+            "the lines were written, not recorded"
+        );
+        std::fs::remove_dir(&blocker).expect("rmdir");
+        assert_eq!(
+            sink.flush(FlushMode::All).await.expect("flush again"),
+            DurableOffsets::from([(tp(0), 3)])
+        );
+        assert_eq!(read(&dir), "p0-0\np0-1\np0-2\n", "written once");
+        sink.close().await.expect("close");
+
+        // A crash after such a failure: the restart cuts the unrecorded lines.
+        let mut sink = open(&dir, &config(100), &[0]).await.expect("reopen");
+        sink.write(&[line(0, 3)]).await.expect("write");
+        std::fs::create_dir(&blocker).expect("mkdir");
+        assert!(sink.flush(FlushMode::All).await.is_err());
+        drop(sink);
+        std::fs::remove_dir(&blocker).expect("rmdir");
+        let mut sink = open(&dir, &config(100), &[0]).await.expect("reopen");
+        assert_eq!(read(&dir), "p0-0\np0-1\np0-2\n");
+        sink.write(&[line(0, 3)]).await.expect("write");
+        sink.flush(FlushMode::All).await.expect("flush");
+        assert_eq!(read(&dir), "p0-0\np0-1\np0-2\np0-3\n");
+    }
+
     /// A tiny deterministic random number generator (64-bit LCG).
     struct Lcg(u64);
 
@@ -808,7 +852,12 @@ mod tests {
             while !finished {
                 runs += 1;
                 assert!(runs < 200, "seed {seed}: no progress");
-                let settings = config(1 + random.below(7));
+                // Syncing is slow on some disks and changes nothing here
+                // (the "crash" is of the process): a quarter of the seeds sync.
+                let settings = FileSinkConfig {
+                    fsync: seed % 4 == 0,
+                    ..config(1 + random.below(7))
+                };
                 let mut sink = open(&dir, &settings, &[0, 1]).await.expect("open");
                 let mut next = committed;
                 let crash_after = if runs > 8 { u64::MAX } else { random.below(12) };
