@@ -54,7 +54,7 @@ async fn a_small_memory_budget_bounds_the_sink_and_every_record_lands_once() {
         ),
     );
     let log = dir.path().join("sink.log");
-    let mut sink = Running(Some(
+    let sink = Running(Some(
         services
             .sluice()
             .arg("run")
