@@ -1444,6 +1444,12 @@ async fn plugins() -> ApiResult<Json<Vec<PluginInfo>>> {
     ))
 }
 
+/// `?kind=` of the validate endpoint.
+#[derive(Debug, Deserialize)]
+struct KindQuery {
+    kind: Option<String>,
+}
+
 /// Validate a plugin's config
 ///
 /// Checks the config as the plugin's section of a pipeline would be checked
@@ -1454,11 +1460,14 @@ async fn plugins() -> ApiResult<Json<Vec<PluginInfo>>> {
     path = "/connector-plugins/{plugin}/config/validate",
     tag = "plugins",
     operation_id = "validate_plugin_config",
-    params(("plugin" = String, Path, description = "The plugin's name (`class` in `GET /connector-plugins`)")),
+    params(
+        ("plugin" = String, Path, description = "The plugin's name (`class` in `GET /connector-plugins`)"),
+        ("kind" = Option<String>, Query, description = "`source`, `sink`, `transform` or `predicate`: needed when two kinds share the name (`file` is a source and a sink)"),
+    ),
     request_body(content = Object, description = "The plugin's config: the keys of its section of a pipeline definition, e.g. `{\"bucket\": \"b\"}` for `s3_json`"),
     responses(
         (status = 200, description = "The outcome, valid or not", body = ValidateResponse),
-        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 400, description = "The body is not valid JSON, or the name is shared by two kinds and `kind` is missing or wrong", body = ErrorBody),
         (status = 404, description = "No plugin of that name is registered", body = ErrorBody),
         (status = 413, description = "The body is larger than 2 MB", body = ErrorBody),
         (status = 415, description = "No `Content-Type: application/json`", body = ErrorBody),
@@ -1466,12 +1475,29 @@ async fn plugins() -> ApiResult<Json<Vec<PluginInfo>>> {
 )]
 async fn validate(
     Path(plugin): Path<String>,
+    Query(query): Query<KindQuery>,
     ApiJson(config): ApiJson<Value>,
 ) -> ApiResult<Json<ValidateResponse>> {
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::parse::<PluginKind>)
+        .transpose()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let registry = Registry::global()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Err(message) = registry.one(&plugin, kind) {
+        let status = match registry.named(&plugin) {
+            Err(_) => StatusCode::NOT_FOUND,
+            Ok(_) => StatusCode::BAD_REQUEST,
+        };
+        return Err(ApiError::new(status, message));
+    }
     let text = serde_json::to_string_pretty(&config)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let file = std::path::PathBuf::from(format!("<validate>/{plugin}"));
-    let result = tokio::task::block_in_place(|| validate_plugin_config(&plugin, &text, &file));
+    let result =
+        tokio::task::block_in_place(|| validate_plugin_config(&plugin, kind, &text, &file));
     let errors = match result {
         Ok(_) => Vec::new(),
         Err(errors) => {

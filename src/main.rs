@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use connect_core::config::{load_pipeline_file, ConfigErrors, PipelineConfig};
-use connect_core::registry::Registry;
+use connect_core::registry::{PluginKind, Registry};
 use connect_core::runtime::{run_pipelines, PipelineReport};
 use tokio_util::sync::CancellationToken;
 
@@ -98,6 +98,11 @@ enum Command {
         /// Print the example config of this plugin instead.
         #[arg(long, value_name = "TYPE")]
         example: Option<String>,
+        /// With `--example`: the plugin's kind (`source`, `sink`, `transform`,
+        /// `predicate`), for a name two kinds share (`file`); without it,
+        /// every kind's example is printed.
+        #[arg(long, requires = "example", value_parser = parse_kind)]
+        kind: Option<PluginKind>,
         /// Print the plugin reference as Markdown (what docs/plugins.md holds).
         #[arg(long, conflicts_with = "example")]
         markdown: bool,
@@ -201,16 +206,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins {
             action,
             example,
+            kind,
             markdown,
         } => {
-            if let Some(PluginsAction::Describe { name }) = action {
-                return Ok(describe_plugin(registry, &name));
+            if let Some(PluginsAction::Describe { name, kind }) = action {
+                return Ok(describe_plugin(registry, &name, kind));
             }
             if markdown {
                 print!("{}", plugins_markdown(registry));
                 return Ok(ExitCode::SUCCESS);
             }
-            print_plugins(registry, example.as_deref())?;
+            print_plugins(registry, example.as_deref(), kind)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { config, listen } => {
@@ -314,13 +320,32 @@ fn report_config_errors(errors: &[ConfigErrors]) {
     }
 }
 
-fn print_plugins(registry: &Registry, example: Option<&str>) -> anyhow::Result<()> {
+fn parse_kind(text: &str) -> Result<PluginKind, String> {
+    text.parse()
+}
+
+fn print_plugins(
+    registry: &Registry,
+    example: Option<&str>,
+    kind: Option<PluginKind>,
+) -> anyhow::Result<()> {
     if let Some(name) = example {
-        let plugin = registry
-            .all()
-            .find(|p| p.name == name)
-            .with_context(|| format!("no plugin named `{name}`; `sluice plugins` lists them"))?;
-        print!("{}", plugin.example);
+        if kind.is_some() {
+            let plugin = registry.one(name, kind).map_err(anyhow::Error::msg)?;
+            print!("{}", plugin.example);
+            return Ok(());
+        }
+        let plugins = registry.named(name).map_err(anyhow::Error::msg)?;
+        for plugin in &plugins {
+            if plugins.len() > 1 {
+                println!(
+                    "# {} `{name}` (`--kind {}` prints only this one)",
+                    plugin.kind(),
+                    plugin.kind()
+                );
+            }
+            print!("{}", plugin.example);
+        }
         return Ok(());
     }
     for plugin in registry.all() {
@@ -381,6 +406,10 @@ enum PluginsAction {
         /// The plugin's type name, e.g. `s3_json`.
         #[arg(value_name = "TYPE")]
         name: String,
+        /// Only the plugin of this kind (`source`, `sink`, `transform`,
+        /// `predicate`), for a name two kinds share (`file`).
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<PluginKind>,
     },
 }
 
@@ -392,8 +421,12 @@ const TRANSFORM_STEP_KEYS: &str = "Every transform step also takes `predicate` (
 const DESCRIBE_WIDTH: usize = 100;
 
 /// `sluice plugins describe <type>`: exit 2 with a suggestion when no plugin has that name.
-fn describe_plugin(registry: &Registry, name: &str) -> ExitCode {
-    let plugins = match registry.named(name) {
+fn describe_plugin(registry: &Registry, name: &str, kind: Option<PluginKind>) -> ExitCode {
+    let found = match kind {
+        Some(kind) => registry.one(name, Some(kind)).map(|p| vec![p]),
+        None => registry.named(name),
+    };
+    let plugins = match found {
         Ok(plugins) => plugins,
         Err(message) => {
             eprintln!("error: {message}");

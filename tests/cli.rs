@@ -71,6 +71,38 @@ fn the_binary_registers_every_bundled_plugin() {
         .output()
         .expect("run");
     assert!(String::from_utf8_lossy(&example.stdout).contains("type: s3_json"));
+
+    // `file` is a source and a sink: both examples, or the one asked for.
+    let both = sluice()
+        .args(["plugins", "--example", "file"])
+        .output()
+        .expect("run");
+    let both = String::from_utf8_lossy(&both.stdout);
+    let source = include_str!("../connectors/file/example-source.yaml");
+    let sink = include_str!("../connectors/file/example-sink.yaml");
+    assert!(
+        both.contains("# source `file`") && both.contains(source),
+        "{both}"
+    );
+    assert!(
+        both.contains("# sink `file`") && both.contains(sink),
+        "{both}"
+    );
+    let one = sluice()
+        .args(["plugins", "--example", "file", "--kind", "sink"])
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&one.stdout), sink);
+    let wrong = sluice()
+        .args(["plugins", "--example", "s3_json", "--kind", "source"])
+        .output()
+        .expect("run");
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("`s3_json` is not a source plugin"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ use connect_core::config::pipeline::{parse_pipeline, transform_chain_from_yaml};
 use connect_core::registry::{PluginKind, Registry};
 
 use connect_csv_replay as _;
+use connect_file as _;
 use connect_s3_json as _;
 use connect_transforms as _;
 

@@ -11,6 +11,7 @@ use connect_core::registry::{PluginKind, Registry};
 
 // Linking the connector crates registers their plugins in this test binary.
 use connect_csv_replay as _;
+use connect_file as _;
 use connect_s3_json as _;
 use connect_transforms as _;
 
@@ -201,7 +202,11 @@ fn describe_of_an_unknown_type_exits_2_with_a_suggestion() {
 fn describe_prints_every_registered_plugin() {
     let registry = Registry::global().expect("registry");
     for plugin in registry.all() {
-        let output = describe(plugin.name);
+        let kind = plugin.kind().to_string();
+        let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["plugins", "describe", plugin.name, "--kind", &kind])
+            .output()
+            .expect("run sluice plugins describe");
         assert!(output.status.success(), "{}", plugin.name);
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(

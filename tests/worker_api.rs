@@ -169,6 +169,33 @@ async fn the_rest_api_manages_pipelines_end_to_end() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // `file` is a source and a sink: the kind says which.
+    let (status, error) = worker
+        .call(
+            Method::PUT,
+            "/connector-plugins/file/config/validate",
+            Some(json!({"path": "out.jsonl"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("say which kind")),
+        "{error}"
+    );
+    let (status, checked) = worker
+        .call(
+            Method::PUT,
+            "/connector-plugins/file/config/validate?kind=sink",
+            Some(json!({"path": "out.jsonl", "follow": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        checked["error_count"], 1,
+        "`follow` is the source's: {checked}"
+    );
 
     // An invalid pipeline: 400 with every problem and its field.
     let name = unique("api");

@@ -50,6 +50,22 @@ impl fmt::Display for PluginKind {
     }
 }
 
+impl std::str::FromStr for PluginKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "source" => Ok(Self::Source),
+            "sink" => Ok(Self::Sink),
+            "transform" => Ok(Self::Transform),
+            "predicate" => Ok(Self::Predicate),
+            other => Err(format!(
+                "`{other}` is not a plugin kind; use `source`, `sink`, `transform` or `predicate`"
+            )),
+        }
+    }
+}
+
 /// Parses a plugin's config from its YAML node (without the `type` key).
 pub type ParseFn<T> = fn(&Node, &Diagnostics) -> Option<T>;
 
@@ -293,6 +309,38 @@ impl Registry {
         Err(format!(
             "no plugin named `{name}`{hint}; `sluice plugins` lists them"
         ))
+    }
+
+    /// The one plugin named `name` (of `kind`, when given). A name that two
+    /// kinds share (`file` is a source and a sink) needs the kind.
+    pub fn one(
+        &self,
+        name: &str,
+        kind: Option<PluginKind>,
+    ) -> Result<&'static PluginRegistration, String> {
+        let found = self.named(name)?;
+        let kinds = || {
+            found
+                .iter()
+                .map(|p| format!("`{}`", p.kind()))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        };
+        let matching: Vec<_> = found
+            .iter()
+            .filter(|p| kind.is_none_or(|k| p.kind() == k))
+            .collect();
+        match (matching.as_slice(), kind) {
+            ([one], _) => Ok(**one),
+            ([], Some(kind)) => Err(format!(
+                "`{name}` is not a {kind} plugin; it is a {} plugin",
+                kinds()
+            )),
+            _ => Err(format!(
+                "`{name}` names a {} plugin; say which kind",
+                kinds()
+            )),
+        }
     }
 }
 

@@ -831,9 +831,11 @@ fn optional<T: serde::de::DeserializeOwned>(
 /// Checks one plugin's config section (YAML or JSON text, `type` optional)
 /// against the plugin registered as `type_name`, as the pipeline loader
 /// would: every unknown key, wrong type and plugin check is reported.
+/// `kind` picks between plugins of different kinds sharing the name.
 /// Returns the plugin's kind.
 pub fn validate_plugin_config(
     type_name: &str,
+    kind: Option<PluginKind>,
     text: &str,
     file: &Path,
 ) -> Result<PluginKind, ConfigErrors> {
@@ -847,8 +849,12 @@ pub fn validate_plugin_config(
         }])
     };
     let registry = Registry::global().map_err(|e| fail(e.to_string()))?;
-    let Some(registration) = registry.all().find(|r| r.name == type_name) else {
-        return Err(fail(format!("no plugin is registered as `{type_name}`")));
+    let registration = match registry.one(type_name, kind) {
+        Ok(registration) => registration,
+        Err(_) if registry.named(type_name).is_err() => {
+            return Err(fail(format!("no plugin is registered as `{type_name}`")))
+        }
+        Err(message) => return Err(fail(message)),
     };
     let Some(root) = parse_document(text, &diags) else {
         return Err(ConfigErrors(diags.into_sorted()));

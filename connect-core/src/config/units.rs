@@ -194,7 +194,6 @@ impl JsonSchema for ByteSize {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
