@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::ConnectorResult;
+use crate::error::{ConnectorError, ConnectorResult};
 use crate::record::{Record, SourcePosition, TopicPartition};
 
 /// What a plugin's `build` may use.
@@ -94,6 +94,63 @@ pub struct SourceStream {
     pub partition: serde_json::Value,
     /// The config that reads just this stream.
     pub config: Box<dyn SourceConfig>,
+}
+
+/// Splits a file source whose `path` names a folder or a glob into one
+/// stream per file, sorted by name; `None` when `path` names one file.
+///
+/// In a folder, the files `wanted` accepts count (a glob takes every file
+/// it matches); `kind` names them in the error for none (`CSV files`).
+/// `with_path` makes the config that reads one file. Each stream's source
+/// partition is `{"file": <path>}`, which the source's records must carry.
+pub fn split_files(
+    path: &Path,
+    kind: &str,
+    wanted: impl Fn(&Path) -> bool,
+    with_path: impl Fn(PathBuf) -> Box<dyn SourceConfig>,
+) -> ConnectorResult<Option<Vec<SourceStream>>> {
+    let text = path.display().to_string();
+    let mut files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .map_err(|e| {
+                ConnectorError::fatal_caused_by(format!("cannot list the folder {text}"), e)
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && wanted(p))
+            .collect()
+    } else if text.contains(['*', '?', '[']) {
+        glob::glob(&text)
+            .map_err(|e| {
+                ConnectorError::fatal(format!(
+                    "`{text}` is not a valid glob pattern: {e}; check `path`"
+                ))
+            })?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        return Ok(None);
+    };
+    if files.is_empty() {
+        let place = if path.is_dir() {
+            "in the folder"
+        } else {
+            "match"
+        };
+        return Err(ConnectorError::fatal(format!(
+            "no {kind} {place} {text}; check `path`"
+        )));
+    }
+    files.sort();
+    Ok(Some(
+        files
+            .into_iter()
+            .map(|file| SourceStream {
+                partition: serde_json::json!({ "file": file.display().to_string() }),
+                config: with_path(file),
+            })
+            .collect(),
+    ))
 }
 
 /// What a source returns from [`Source::poll`].

@@ -6,9 +6,11 @@ use std::fmt;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use connect_core::plugin::{BuildContext, FieldIssue, Source, SourceConfig, SourceStream};
+use connect_core::plugin::{
+    split_files, BuildContext, FieldIssue, Source, SourceConfig, SourceStream,
+};
 use connect_core::schemars::{self, json_schema, JsonSchema, Schema, SchemaGenerator};
-use connect_core::{ConnectorError, ConnectorResult};
+use connect_core::ConnectorResult;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::source::CsvReplaySource;
@@ -217,67 +219,25 @@ impl SourceConfig for CsvReplayConfig {
     }
 
     fn split(&self, ctx: &BuildContext) -> ConnectorResult<Option<Vec<SourceStream>>> {
-        let Some(files) = self.files(ctx)? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            files
-                .into_iter()
-                .map(|file| SourceStream {
-                    // The partition the file's records carry (`Replay::open`).
-                    partition: serde_json::json!({ "file": file.display().to_string() }),
-                    config: Box::new(CsvReplayConfig {
-                        path: file,
-                        ..self.clone()
-                    }),
-                })
-                .collect(),
-        ))
-    }
-}
-
-impl CsvReplayConfig {
-    /// The files of a folder or glob `path`, sorted by name; `None` for a
-    /// single file.
-    pub fn files(&self, ctx: &BuildContext) -> ConnectorResult<Option<Vec<PathBuf>>> {
-        let path = ctx.resolve_path(&self.path);
-        let text = path.display().to_string();
         let is_csv = |p: &std::path::Path| {
             let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().to_ascii_lowercase())
                 .unwrap_or_default();
-            p.is_file() && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
+            name.ends_with(".csv") || name.ends_with(".csv.gz")
         };
-        let mut files: Vec<PathBuf> = if path.is_dir() {
-            std::fs::read_dir(&path)
-                .map_err(|e| ConnectorError::fatal(format!("cannot list the folder {text}: {e}")))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| is_csv(p))
-                .collect()
-        } else if text.contains(['*', '?', '[']) {
-            glob::glob(&text)
-                .map_err(|e| {
-                    ConnectorError::fatal(format!("`{text}` is not a valid glob pattern: {e}"))
-                })?
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect()
-        } else {
-            return Ok(None);
-        };
-        if files.is_empty() {
-            return Err(ConnectorError::fatal(format!(
-                "no CSV files (.csv, .csv.gz) {} {text}; check `path`",
-                if path.is_dir() {
-                    "in the folder"
-                } else {
-                    "match"
-                }
-            )));
-        }
-        files.sort();
-        Ok(Some(files))
+        // Each stream's partition is what its records carry (`Replay::open`).
+        split_files(
+            &ctx.resolve_path(&self.path),
+            "CSV files (.csv, .csv.gz)",
+            is_csv,
+            |file| {
+                Box::new(CsvReplayConfig {
+                    path: file,
+                    ..self.clone()
+                })
+            },
+        )
     }
 }
 

@@ -7,10 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use connect_core::config::units::{ByteSize, HumanDuration};
 use connect_core::plugin::{
-    BuildContext, FieldIssue, Sink, SinkConfig, SinkStats, Source, SourceConfig, SourceStream,
+    split_files, BuildContext, FieldIssue, Sink, SinkConfig, SinkStats, Source, SourceConfig,
+    SourceStream,
 };
 use connect_core::schemars::{self, JsonSchema};
-use connect_core::{ConnectorError, ConnectorResult};
+use connect_core::ConnectorResult;
 use serde::{Deserialize, Serialize};
 
 use crate::sink::FileSink;
@@ -111,70 +112,17 @@ impl SourceConfig for FileSourceConfig {
     }
 
     fn split(&self, ctx: &BuildContext) -> ConnectorResult<Option<Vec<SourceStream>>> {
-        let Some(files) = self.files(ctx)? else {
-            return Ok(None);
+        let visible = |p: &Path| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         };
-        Ok(Some(
-            files
-                .into_iter()
-                .map(|file| SourceStream {
-                    // The partition the file's records carry (`FileSource::open`).
-                    partition: serde_json::json!({ "file": file.display().to_string() }),
-                    config: Box::new(FileSourceConfig {
-                        path: file,
-                        ..self.clone()
-                    }),
-                })
-                .collect(),
-        ))
-    }
-}
-
-impl FileSourceConfig {
-    /// The files of a folder or glob `path`, sorted by name; `None` for a
-    /// single file.
-    pub fn files(&self, ctx: &BuildContext) -> ConnectorResult<Option<Vec<PathBuf>>> {
-        let path = ctx.resolve_path(&self.path);
-        let text = path.display().to_string();
-        let visible_file = |p: &Path| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        };
-        let mut files: Vec<PathBuf> = if path.is_dir() {
-            std::fs::read_dir(&path)
-                .map_err(|e| {
-                    ConnectorError::fatal_caused_by(format!("cannot list the folder {text}"), e)
-                })?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| visible_file(p))
-                .collect()
-        } else if text.contains(['*', '?', '[']) {
-            glob::glob(&text)
-                .map_err(|e| {
-                    ConnectorError::fatal(format!(
-                        "`{text}` is not a valid glob pattern: {e}; check `path`"
-                    ))
-                })?
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect()
-        } else {
-            return Ok(None);
-        };
-        if files.is_empty() {
-            return Err(ConnectorError::fatal(format!(
-                "no files {} {text}; check `path`",
-                if path.is_dir() {
-                    "in the folder"
-                } else {
-                    "match"
-                }
-            )));
-        }
-        files.sort();
-        Ok(Some(files))
+        // Each stream's partition is what its records carry (`FileSource::open`).
+        split_files(&ctx.resolve_path(&self.path), "files", visible, |file| {
+            Box::new(FileSourceConfig {
+                path: file,
+                ..self.clone()
+            })
+        })
     }
 }
 
