@@ -139,7 +139,11 @@ pub fn consumer_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
         // member's session to expire; a second copy of the same pipeline
         // fences the first.
         .set("group.instance.id", group_id)
-        .set("session.timeout.ms", "10000");
+        .set("session.timeout.ms", "10000")
+        // librdkafka pre-fetches up to 64 MiB per consumer by default,
+        // outside any sink's memory budget; 16 MiB keeps a sink busy on
+        // loopback and in a region alike (docs/BENCHMARKS.md, P2 and P4).
+        .set("queued.max.messages.kbytes", "16384");
     for (key, value) in &kafka.consumer {
         config.set(key, value);
     }
