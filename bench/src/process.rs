@@ -1,6 +1,11 @@
-//! Child processes measured from the outside: spawn time, exit time and the
-//! peak resident set size the kernel reports for them (`wait4`'s
-//! `ru_maxrss`, which covers the whole life of the process).
+//! Child processes measured from the outside: spawn time, exit time and
+//! their peak resident set size.
+//!
+//! The peak is the kernel's high-water mark of the process's own memory
+//! (`VmHWM` in `/proc/<pid>/status`), read every 10 ms until it exits.
+//! `wait4`'s `ru_maxrss` is not used: Linux carries the parent's
+//! high-water mark into a child at `exec`, so a child of a large harness
+//! reports the harness's peak (it showed 403 MiB for a 96 MiB `sluice`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,7 +23,8 @@ pub struct Exit {
     pub at: Instant,
     /// The same moment as milliseconds since the Unix epoch.
     pub epoch_ms: f64,
-    /// Peak resident set size over the process's life, in KiB.
+    /// Peak resident set size over the process's life (up to the last
+    /// 10 ms), in KiB.
     pub max_rss_kib: u64,
 }
 
@@ -66,7 +72,7 @@ impl Measured {
             .spawn()
             .with_context(|| format!("cannot start {name} ({command:?})"))?;
         let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
-        // The child is reaped by `wait4` below (which gives its rusage), not by `Child`.
+        // The child is reaped by `wait_for` below (which samples its peak RSS), not by `Child`.
         drop(child);
         let waiter = std::thread::Builder::new()
             .name(format!("wait-{pid}"))
@@ -166,21 +172,35 @@ impl Drop for Measured {
     }
 }
 
+/// `VmHWM` of `pid` in KiB (`None` once it has no memory: exited).
+fn high_water_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Blocks until `pid` ends and returns its status and peak RSS.
 fn wait_for(pid: libc::pid_t) -> std::io::Result<Exit> {
     let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; zeroed is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut peak_kib = 0;
     loop {
-        // SAFETY: wait4(2) on our own child, with valid out-pointers.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if let Some(kib) = high_water_kib(pid) {
+            peak_kib = peak_kib.max(kib);
+        }
+        // SAFETY: waitpid(2) on our own child, with a valid out-pointer.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if reaped == pid {
             break;
         }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
+        if reaped < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(error);
+            }
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
     let at = Instant::now();
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
@@ -188,7 +208,6 @@ fn wait_for(pid: libc::pid_t) -> std::io::Result<Exit> {
         code,
         at,
         epoch_ms: epoch_ms(),
-        // Linux reports ru_maxrss in KiB.
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        max_rss_kib: peak_kib,
     })
 }

@@ -549,8 +549,10 @@ defaults, which write in batches and fsync each). Both are timed from spawning t
 until the output file holds every line (polled every 20 ms). The time to the first output \
 line shows the start-up (the JVM's, Connect's plugin scan and group join; Sluice's); the rate \
 after it counts the lines after the first write.
-- **P4 footprint.** Peak RSS is the kernel's `ru_maxrss` for the `sluice` process, from \
-`wait4` when it exits: the peak over its whole life. First record is the first record's \
+- **P4 footprint.** Peak RSS is the kernel's high-water mark of the `sluice` process's own \
+memory (`VmHWM` in `/proc/<pid>/status`), read every 10 ms until it exits (`wait4`'s \
+`ru_maxrss` would include the harness's own peak, which Linux carries into a child at \
+`exec`). First record is the first record's \
 timestamp in P1's topic minus the moment `sluice run` was spawned, so it includes process \
 start, configuration, topic and offsets-topic checks and reading the stored position.
 - **P5 freshness.** `sluice run` replays the CSV at the given rate (`order: random`, \
