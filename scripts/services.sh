@@ -176,24 +176,8 @@ install_kafka() {
   rm -rf "$KAFKA_LIBS" "$work"
   mkdir -p "$work"
   # Throwaway pom whose only job is to resolve the broker, tools and a log4j2 backend.
-  cat >"$work/pom.xml" <<EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.sluice</groupId>
-  <artifactId>kafka-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>$SLF4J_VERSION</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J_VERSION</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
-  </dependencies>
-</project>
-EOF
+  runtime_pom kafka-runtime "$(printf '<dependency><groupId>org.apache.kafka</groupId><artifactId>%s</artifactId><version>%s</version></dependency>' \
+    kafka_2.13 "$KAFKA_VERSION" kafka-tools "$KAFKA_VERSION")" >"$work/pom.xml"
   mvn -B -q -Dstyle.color=never -f "$work/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" ||
     die "maven could not resolve Kafka $KAFKA_VERSION (try SLUICE_KAFKA_VERSION=4.1.1)"
@@ -222,7 +206,7 @@ install_connect() {
   rm -rf "$CONNECT_LIBS" "$work"
   mkdir -p "$work/probe"
   log "kafka connect: finding the newest connect-file up to $KAFKA_VERSION on Maven Central"
-  connect_pom "<dependency><groupId>org.apache.kafka</groupId><artifactId>connect-file</artifactId><version>[${KAFKA_VERSION%%.*}.0.0,$KAFKA_VERSION]</version><exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>" \
+  runtime_pom kafka-connect-runtime "<dependency><groupId>org.apache.kafka</groupId><artifactId>connect-file</artifactId><version>[${KAFKA_VERSION%%.*}.0.0,$KAFKA_VERSION]</version><exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>" \
     >"$work/probe/pom.xml"
   if ! mvn -B -q -Dstyle.color=never -f "$work/probe/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$work/probe/libs"; then
@@ -231,7 +215,7 @@ install_connect() {
   fi
   version="$(find "$work/probe/libs" -name 'connect-file-*.jar' -printf '%f\n' | sed 's/^connect-file-//; s/\.jar$//')"
   log "kafka connect: fetching org.apache.kafka:connect-runtime and connect-file $version"
-  connect_pom "$(printf '<dependency><groupId>org.apache.kafka</groupId><artifactId>%s</artifactId><version>%s</version></dependency>' \
+  runtime_pom kafka-connect-runtime "$(printf '<dependency><groupId>org.apache.kafka</groupId><artifactId>%s</artifactId><version>%s</version></dependency>' \
     connect-runtime "$version" connect-file "$version")" >"$work/pom.xml"
   if ! mvn -B -q -Dstyle.color=never -f "$work/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$CONNECT_LIBS"; then
@@ -243,17 +227,17 @@ install_connect() {
 }
 
 # A throwaway pom resolving the given dependencies and a log4j2 backend.
-connect_pom() { # dependency-xml
+runtime_pom() { # artifact-id dependency-xml
   cat <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.sluice</groupId>
-  <artifactId>kafka-connect-runtime</artifactId>
+  <artifactId>$1</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    $1
+    $2
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>$SLF4J_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>$LOG4J_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
