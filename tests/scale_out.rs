@@ -221,10 +221,14 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
         .iter()
         .map(|b| b.trim_start_matches("http://").to_owned())
         .collect();
+    // Usually seconds. On a loaded machine a task being moved can wait
+    // up to 30 s to read the stored positions (while other tasks keep
+    // transactions open on the offsets topic), and a stalled broker can
+    // expire every session once more, so allow two rounds of that.
     let status = wait_status(
         &c,
         &name,
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "tasks on all three workers",
         |s| {
             let sources = running_sources(s);
