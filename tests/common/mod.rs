@@ -295,16 +295,20 @@ impl Drop for Running {
 
 /// The CSV as (header, rows of cell texts).
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader = csv::Reader::from_path(path).expect("open csv");
+    csv_table(csv::Reader::from_path(path).expect("open csv"))
+}
+
+/// What `reader` holds as (header, rows of cell texts).
+pub fn csv_table<R: std::io::Read>(mut reader: csv::Reader<R>) -> (Vec<String>, Vec<Vec<String>>) {
     let header = reader
         .headers()
-        .expect("header")
+        .expect("CSV header")
         .iter()
         .map(str::to_owned)
         .collect();
     let rows = reader
         .records()
-        .map(|r| r.expect("csv row").iter().map(str::to_owned).collect())
+        .map(|r| r.expect("CSV row").iter().map(str::to_owned).collect())
         .collect();
     (header, rows)
 }

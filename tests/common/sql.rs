@@ -33,18 +33,7 @@ pub fn query_csv(services: &Services, args: &[&str], sql: &str) -> (Vec<String>,
             .args(["--format", "csv"]),
     );
     eprintln!("{:.2?}: {sql} {args:?}", started.elapsed());
-    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
-    let header = reader
-        .headers()
-        .expect("CSV header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("CSV row").iter().map(str::to_owned).collect())
-        .collect();
-    (header, rows)
+    super::csv_table(csv::Reader::from_reader(output.stdout.as_slice()))
 }
 
 /// An `EXPLAIN` answer reads the folder `read` and not `pruned`.

@@ -304,6 +304,23 @@ mod tests {
     use super::*;
     use crate::partitioner::PartitionerType;
 
+    #[test]
+    fn the_memory_budget_defaults_to_64_mib_and_must_be_at_least_1_mib() {
+        let config = from_json(serde_json::json!({"bucket": "bkt"})).unwrap();
+        assert_eq!(config.memory_budget, ByteSize(64 << 20));
+        assert!(config.validate().is_empty());
+        let small =
+            from_json(serde_json::json!({"bucket": "bkt", "memory_budget": "512KiB"})).unwrap();
+        let issues = small.validate();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].field, "memory_budget");
+        assert!(
+            issues[0].message.contains("at least 1MiB"),
+            "{}",
+            issues[0].message
+        );
+    }
+
     fn from_json(value: serde_json::Value) -> Result<S3JsonConfig, String> {
         serde_json::from_value(value).map_err(|e| e.to_string())
     }
