@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::Command;
@@ -33,7 +35,7 @@ fn crawl_fails(services: &Services, args: &[&str]) -> String {
         .sluice()
         .args(["catalog", "crawl"])
         .args(args)
-        .output()
+        .output_within_limit()
         .expect("run sluice");
     assert!(
         !output.status.success(),
@@ -725,7 +727,7 @@ async fn nested_mixed_and_oddly_named_fields() {
 fn a_missing_target_is_explained() {
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["catalog", "crawl", "/nonexistent/pipeline.yaml"])
-        .output()
+        .output_within_limit()
         .expect("run sluice");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

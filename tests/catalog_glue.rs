@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 use std::time::Instant;
@@ -29,7 +31,7 @@ fn crawl_output(services: &Services, glue: &str, args: &[&str]) -> Output {
         .env("GLUE_ENDPOINT", glue)
         .args(["catalog", "crawl"])
         .args(args)
-        .output()
+        .output_within_limit()
         .expect("run sluice");
     eprintln!(
         "crawl {args:?} took {:.2}s",

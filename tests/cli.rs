@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::process::Command;
 
 fn sluice() -> Command {
@@ -12,7 +14,7 @@ fn sluice() -> Command {
 fn the_binary_registers_every_bundled_plugin() {
     let output = sluice()
         .arg("plugins")
-        .output()
+        .output_within_limit()
         .expect("run sluice plugins");
     assert!(output.status.success());
     let listing = String::from_utf8_lossy(&output.stdout);
@@ -68,14 +70,14 @@ fn the_binary_registers_every_bundled_plugin() {
 
     let example = sluice()
         .args(["plugins", "--example", "s3_json"])
-        .output()
+        .output_within_limit()
         .expect("run");
     assert!(String::from_utf8_lossy(&example.stdout).contains("type: s3_json"));
 
     // `file` is a source and a sink: both examples, or the one asked for.
     let both = sluice()
         .args(["plugins", "--example", "file"])
-        .output()
+        .output_within_limit()
         .expect("run");
     let both = String::from_utf8_lossy(&both.stdout);
     let source = include_str!("../connectors/file/example-source.yaml");
@@ -90,12 +92,12 @@ fn the_binary_registers_every_bundled_plugin() {
     );
     let one = sluice()
         .args(["plugins", "--example", "file", "--kind", "sink"])
-        .output()
+        .output_within_limit()
         .expect("run");
     assert_eq!(String::from_utf8_lossy(&one.stdout), sink);
     let wrong = sluice()
         .args(["plugins", "--example", "s3_json", "--kind", "source"])
-        .output()
+        .output_within_limit()
         .expect("run");
     assert!(!wrong.status.success());
     assert!(
@@ -109,7 +111,7 @@ fn the_binary_registers_every_bundled_plugin() {
 fn docs_plugins_md_is_generated_from_the_registry() {
     let output = sluice()
         .args(["plugins", "--markdown"])
-        .output()
+        .output_within_limit()
         .expect("run");
     assert!(output.status.success());
     let generated = String::from_utf8_lossy(&output.stdout);
@@ -127,7 +129,7 @@ fn the_shipped_pipeline_and_examples_validate() {
     let output = sluice()
         .arg("validate")
         .arg(root.join("pipelines/stock-market.yaml"))
-        .output()
+        .output_within_limit()
         .expect("run");
     assert!(
         output.status.success(),
@@ -155,7 +157,11 @@ fn validate_names_the_transform_step_of_each_error() {
          \x20   - type: insert_field\n      negate: true\n      static_field: f\n      static_value: v\n",
     )
     .expect("write");
-    let output = sluice().arg("validate").arg(&path).output().expect("run");
+    let output = sluice()
+        .arg("validate")
+        .arg(&path)
+        .output_within_limit()
+        .expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let file = path.display();
@@ -189,7 +195,11 @@ fn validate_reports_every_error_with_file_line_and_column() {
          sinks:\n  s3:\n    type: s3_jsn\n    bucket: b\n  other:\n    type: s3_json\n    bucket: ${env:SLUICE_TEST_SURELY_UNSET}\n",
     )
     .expect("write");
-    let output = sluice().arg("validate").arg(&path).output().expect("run");
+    let output = sluice()
+        .arg("validate")
+        .arg(&path)
+        .output_within_limit()
+        .expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let file = path.display();

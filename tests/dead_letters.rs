@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -46,7 +48,7 @@ async fn bad_rows_and_poison_messages_go_to_the_dead_letter_topic() {
         .sluice()
         .arg("validate")
         .arg(&admin_pipeline)
-        .output()
+        .output_within_limit()
         .expect("validate");
     assert!(validate.status.success());
     let pipeline = write_pipeline(

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use common::{read_bucket, run_ok, unique, write_pipeline, Services};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -181,7 +183,7 @@ async fn offsets_set_rewinds_the_source_and_a_sink_to_saved_positions() {
         .args(["offsets", "set"])
         .arg(&pipeline)
         .args(["--sink", "s3", "--partition", "zero=5"])
-        .output()
+        .output_within_limit()
         .expect("run");
     assert!(!bad.status.success());
     assert!(

@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -465,7 +467,7 @@ async fn json_and_parquet_of_one_replay_answer_alike() {
             "--crawl",
             &json_crawl,
         ])
-        .output()
+        .output_within_limit()
         .expect("run sluice query");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use common::{cell_text, dataset, read_bucket, read_csv, unique, write_pipeline, Services};
 
 fn pipeline(name: &str, csv: &std::path::Path, source_extra: &str) -> String {
@@ -38,7 +40,7 @@ async fn a_malformed_row_stops_the_pipeline_at_its_line_and_column_after_sinking
         .sluice()
         .arg("run")
         .arg(&path)
-        .output()
+        .output_within_limit()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
@@ -80,7 +82,7 @@ fn a_wrong_s3_secret_fails_with_the_s3_error() {
         .arg("run")
         .arg(&path)
         .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-        .output()
+        .output_within_limit()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
@@ -107,7 +109,7 @@ fn a_transform_failing_on_a_record_names_the_step_the_field_and_the_record() {
         .sluice()
         .arg("run")
         .arg(&path)
-        .output()
+        .output_within_limit()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
@@ -145,7 +147,7 @@ fn a_transform_failing_on_a_record_names_the_step_the_field_and_the_record() {
         .sluice()
         .arg("run")
         .arg(&path)
-        .output()
+        .output_within_limit()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");

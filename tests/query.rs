@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -77,7 +79,7 @@ fn query_fails(services: &Services, args: &[&str], sql: &str) -> String {
         .arg("query")
         .arg(sql)
         .args(args)
-        .output()
+        .output_within_limit()
         .expect("run sluice query");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{sql}: {stderr}");
@@ -184,14 +186,14 @@ fn duckdb_python() -> &'static Path {
         let has_duckdb = |python: &Path| {
             std::process::Command::new(python)
                 .args(["-c", "import duckdb"])
-                .output()
+                .output_within_limit()
                 .is_ok_and(|o| o.status.success())
         };
         if !has_duckdb(&python) {
             let output = std::process::Command::new("python3")
                 .args(["-m", "venv"])
                 .arg(&venv)
-                .output()
+                .output_within_limit()
                 .expect("python3 -m venv (is Python 3 installed?)");
             assert!(
                 output.status.success(),
@@ -200,7 +202,7 @@ fn duckdb_python() -> &'static Path {
             );
             let output = std::process::Command::new(&python)
                 .args(["-m", "pip", "install", "--quiet", "duckdb>=1.1,<3"])
-                .output()
+                .output_within_limit()
                 .expect("pip install duckdb");
             assert!(
                 output.status.success(),
@@ -652,7 +654,7 @@ fn count_grows_while_a_slow_replay_runs() {
                 "--table",
                 &table,
             ])
-            .output()
+            .output_within_limit()
             .expect("sluice query");
         if output.status.success() {
             let text = String::from_utf8_lossy(&output.stdout);

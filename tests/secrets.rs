@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::time::{Duration, Instant};
 
 use common::{free_port, read_bucket, run_ok, unique, write_pipeline, Running, Services};
@@ -57,7 +59,7 @@ async fn secrets_never_show_in_logs_errors_validate_or_the_api() {
         .sluice()
         .arg("validate")
         .arg(&bad)
-        .output()
+        .output_within_limit()
         .expect("validate");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

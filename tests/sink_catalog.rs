@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::BTreeSet;
 
 use common::glue::{columns, folders, glue_client, glue_endpoint, partitions};
@@ -31,7 +33,7 @@ fn run(services: &Services, text: &str) -> (bool, String) {
         .arg("run")
         .arg("--no-progress")
         .arg(&pipeline)
-        .output()
+        .output_within_limit()
         .expect("run sluice");
     (
         output.status.success(),

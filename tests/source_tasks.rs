@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::OutputWithinLimit as _;
+
 use std::collections::BTreeMap;
 
 use common::{
@@ -90,7 +92,7 @@ async fn a_folder_of_files_replays_as_tasks_each_row_once_in_order_per_file() {
         .sluice()
         .args(["run", "--no-progress"])
         .arg(&file)
-        .output()
+        .output_within_limit()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());

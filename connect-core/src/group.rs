@@ -376,6 +376,15 @@ struct SlotContext {
 impl ClientContext for SlotContext {}
 
 impl ConsumerContext for SlotContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        crate::kafka::apply_rebalance(self, consumer, err, partitions);
+    }
+
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             let tasks = slots(list);

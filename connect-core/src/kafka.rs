@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::TopicPartitionList;
 
 use crate::config::pipeline::{KafkaConfig, TopicConfig};
 use crate::error::ConnectorError;
@@ -122,6 +125,57 @@ pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
         config.set(key, value);
     }
     config
+}
+
+/// Applies a group rebalance for a consumer whose contexts override
+/// `ConsumerContext::rebalance` with this: `pre_rebalance`, the
+/// (incremental) assign or unassign, `post_rebalance`, as rdkafka's default
+/// does, with two differences that keep a closing consumer from hanging.
+///
+/// - rdkafka's default asks librdkafka for the group's protocol on every
+///   event (`rd_kafka_rebalance_protocol`), a request to the group's thread
+///   with no timeout. An event handled after the group terminated (a
+///   consumer dropped mid-join, while `BaseConsumer`'s drop polls its queue)
+///   is never answered, and the process hangs in drop (librdkafka #4041,
+///   rust-rdkafka #509). Sluice's groups are cooperative, so this tries the
+///   incremental call and falls back to the eager one only if librdkafka
+///   refuses it (a user-set eager `partition.assignment.strategy`).
+/// - Once the group has terminated there is nothing left to assign or
+///   revoke: the call is skipped (it would hang the same way).
+pub fn apply_rebalance<C: ConsumerContext>(
+    context: &C,
+    consumer: &BaseConsumer<C>,
+    err: RDKafkaRespErr,
+    partitions: &mut TopicPartitionList,
+) {
+    let partitions: &TopicPartitionList = partitions;
+    let rebalance = match err {
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(partitions),
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(partitions),
+        other => Rebalance::Error(KafkaError::Rebalance(other.into())),
+    };
+    context.pre_rebalance(consumer, &rebalance);
+    if consumer.closed() {
+        tracing::debug!(
+            ?err,
+            "rebalance event after the group closed: nothing to apply"
+        );
+    } else {
+        let assign = matches!(rebalance, Rebalance::Assign(_));
+        let result = if assign {
+            consumer
+                .incremental_assign(partitions)
+                .or_else(|_| consumer.assign(partitions))
+        } else {
+            consumer
+                .incremental_unassign(partitions)
+                .or_else(|_| consumer.unassign())
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, assign, "cannot apply the group's rebalance");
+        }
+    }
+    context.post_rebalance(consumer, &rebalance);
 }
 
 /// Consumer settings for a sink: its own group, offsets committed by the

@@ -335,7 +335,7 @@ pub fn split_dataset_by_symbol(dir: &Path) -> Vec<String> {
 
 /// Runs a command, failing the test with its output if it does not exit 0.
 pub fn run_ok(command: &mut Command) -> Output {
-    let output = command.output().expect("run sluice");
+    let output = command.output_within_limit().expect("run sluice");
     assert!(
         output.status.success(),
         "sluice failed with {}\nstdout:\n{}\nstderr:\n{}",
@@ -442,7 +442,7 @@ impl PrivateService {
                 self.controller_port.to_string(),
             )
             .env("SLUICE_S3_PORT", self.s3_port.to_string())
-            .output()
+            .output_within_limit()
             .expect("run scripts/services.sh")
     }
 
@@ -566,7 +566,7 @@ impl SecureKafka {
         let output = Command::new(&script)
             .args(["up", "kafka"])
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
+            .output_within_limit()
             .expect("run scripts/services.sh");
         assert!(
             output.status.success(),
@@ -588,7 +588,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     let output = Command::new("openssl")
         .args(args)
         .current_dir(dir)
-        .output()
+        .output_within_limit()
         .expect("run openssl (is it installed?)");
     assert!(
         output.status.success(),
@@ -680,4 +680,74 @@ fn make_server_cert(dir: &Path, name: &str, ca: &str) {
             &ext,
         ],
     );
+}
+
+/// Longest a command run by a test may take (`SLUICE_TEST_COMMAND_TIMEOUT`
+/// seconds, default 300): past it the test kills the command and fails with
+/// its output, so a hang costs minutes and says where, instead of holding CI
+/// until its time limit with nothing to show.
+fn command_limit() -> Duration {
+    let seconds = std::env::var("SLUICE_TEST_COMMAND_TIMEOUT")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(300);
+    Duration::from_secs(seconds)
+}
+
+/// `Command::output` with a time limit (see [`command_limit`]).
+pub trait OutputWithinLimit {
+    /// Runs the command to its end, stdout and stderr captured, stdin
+    /// empty; panics with what it printed if it runs past the limit.
+    fn output_within_limit(&mut self) -> std::io::Result<Output>;
+}
+
+impl OutputWithinLimit for Command {
+    fn output_within_limit(&mut self) -> std::io::Result<Output> {
+        use std::io::Read;
+        use std::process::Stdio;
+
+        fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        }
+
+        let limit = command_limit();
+        let mut child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = |handle: std::thread::JoinHandle<Vec<u8>>| {
+                    String::from_utf8_lossy(&handle.join().unwrap_or_default()).into_owned()
+                };
+                panic!(
+                    "{self:?} did not finish within {} s (SLUICE_TEST_COMMAND_TIMEOUT); killed it\nstdout:\n{}\nstderr:\n{}",
+                    limit.as_secs(),
+                    text(stdout),
+                    text(stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        })
+    }
 }

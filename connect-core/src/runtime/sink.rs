@@ -80,6 +80,15 @@ impl ClientContext for SinkConsumerContext {
 }
 
 impl ConsumerContext for SinkConsumerContext {
+    fn rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        crate::kafka::apply_rebalance(self, consumer, err, partitions);
+    }
+
     fn pre_rebalance(
         &self,
         _consumer: &rdkafka::consumer::BaseConsumer<Self>,
