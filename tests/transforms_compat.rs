@@ -244,6 +244,7 @@ fn sluice_record(record: &Value) -> Result<Record> {
         offset: Some(0),
         key: part("key"),
         value: part("value"),
+        encoded_value: None,
         headers,
         timestamp: record["timestamp"].as_i64(),
         position: None,

@@ -324,6 +324,17 @@ pub trait Sink: Send {
 
     /// Releases resources. Idempotent.
     async fn close(&mut self) -> ConnectorResult<()>;
+
+    /// Whether this sink takes values as JSON text
+    /// ([`Record::encoded_value`], `value` then `None`) when the runtime
+    /// can pass the bytes read from Kafka through: no sink transform runs
+    /// and the topic's `value_converter` is `json`. A sink that writes
+    /// values out as JSON (with [`Record::write_value_json`]) spares the
+    /// decode and the encode of every record. Default: `false`, every
+    /// value decoded.
+    fn accepts_encoded_values(&self) -> bool {
+        false
+    }
 }
 
 /// The validated configuration of a transform, ready to build.

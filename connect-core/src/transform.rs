@@ -76,6 +76,17 @@ impl FieldPath {
             .try_fold(value, |v, segment| v.as_object()?.get(segment))
     }
 
+    /// The field in `json`, a value's JSON text, without building the rest
+    /// of the value: the keys on the way are compared in place and every
+    /// other member is skipped. `Ok(None)` when a segment is missing or a
+    /// parent is not an object, as [`get`](Self::get) on the decoded value.
+    pub fn get_in_json(&self, json: &[u8]) -> Result<Option<Value>, serde_json::Error> {
+        let mut reader = serde_json::Deserializer::from_slice(json);
+        let found = serde::de::DeserializeSeed::deserialize(seek::Seek(&self.0), &mut reader)?;
+        reader.end()?;
+        Ok(found)
+    }
+
     /// The field in `value`, for changing it.
     pub fn get_mut<'a>(&self, value: &'a mut Value) -> Option<&'a mut Value> {
         self.0
@@ -303,6 +314,49 @@ mod tests {
     }
 
     #[test]
+    fn a_field_read_from_json_text_is_the_field_of_the_decoded_value() {
+        let texts = [
+            r#"{"Index":"NYA","Close":335.90698726000005,"meta":{"x.y":{"z":[1,{"a":2}]},"n":null}}"#,
+            r#"{"Index":"first","Index":"last"}"#,
+            r#"{"Ind\u0065x":"escaped key","other":{"Index":"nested"}}"#,
+            r#"{"meta":"not an object","Index":0.0}"#,
+            r#"["Index",{"Index":1}]"#,
+            r#""Index""#,
+            "12.50",
+            "null",
+            " { } ",
+        ];
+        let paths = [
+            "Index",
+            "Close",
+            "meta.\"x.y\".z",
+            "meta.n",
+            "meta.x",
+            "other.Index",
+        ];
+        for text in texts {
+            let decoded: Value = serde_json::from_str(text).unwrap();
+            for path in paths.map(path) {
+                assert_eq!(
+                    path.get_in_json(text.as_bytes()).unwrap().as_ref(),
+                    path.get(&decoded),
+                    "{path} in {text}"
+                );
+            }
+        }
+        // The number keeps its text.
+        let close = path("Close").get_in_json(texts[0].as_bytes()).unwrap();
+        assert_eq!(close.unwrap().to_string(), "335.90698726000005");
+        // Broken JSON is an error, also after the field.
+        for broken in [r#"{"Index":"NYA""#, r#"{"Index":"NYA"} x"#, r#"{"a":tru}"#] {
+            assert!(
+                path("Index").get_in_json(broken.as_bytes()).is_err(),
+                "{broken}"
+            );
+        }
+    }
+
+    #[test]
     fn parses_dotted_and_quoted_paths() {
         assert_eq!(path("a.b.c").segments(), ["a", "b", "c"]);
         assert_eq!(path("\"Adj Close\"").segments(), ["Adj Close"]);
@@ -333,5 +387,104 @@ mod tests {
             r#"{"a":1,"b":{"d":3},"e":4,"n":{"m":true}}"#
         );
         assert!(path("a.z").insert(&mut value, json!(0)).is_err());
+    }
+}
+
+/// The visitors of [`FieldPath::get_in_json`].
+mod seek {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::Value;
+
+    /// Finds the field at the path's segments in the value being read.
+    pub(super) struct Seek<'p>(pub(super) &'p [String]);
+
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = Option<Value>;
+
+        fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<Self::Value, D::Error> {
+            match self.0.split_first() {
+                None => Value::deserialize(reader).map(Some),
+                Some((segment, rest)) => reader.deserialize_any(Member { segment, rest }),
+            }
+        }
+    }
+
+    /// Looks for `segment` among an object's members; anything else has
+    /// no such member (and is skipped whole).
+    struct Member<'p> {
+        segment: &'p str,
+        rest: &'p [String],
+    }
+
+    impl<'de> Visitor<'de> for Member<'_> {
+        type Value = Option<Value>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            // The last of repeated keys wins, as when the value is decoded.
+            let mut found = None;
+            while let Some(matches) = map.next_key_seed(KeyIs(self.segment))? {
+                if matches {
+                    found = map.next_value_seed(Seek(self.rest))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// Whether an object key is the wanted one, compared in place.
+    struct KeyIs<'p>(&'p str);
+
+    impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+        type Value = bool;
+
+        fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<bool, D::Error> {
+            reader.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeyIs<'_> {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object key")
+        }
+
+        fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+            Ok(key == self.0)
+        }
     }
 }

@@ -178,6 +178,9 @@ struct SinkDriver<'a> {
     backoff: Backoff,
     consumed: u64,
     chain: TransformChain,
+    /// Values go to the sink as the JSON text read from Kafka (see
+    /// [`Sink::accepts_encoded_values`]).
+    pass_through: bool,
     dropped: u64,
     /// Per partition, the offset after the last record handed to the sink.
     kept_to: BTreeMap<i32, i64>,
@@ -225,8 +228,11 @@ impl<'a> SinkDriver<'a> {
                     message,
                 }
             })?;
+        let pass_through = chain.is_empty()
+            && pipeline.topic.value_converter == crate::convert::Converter::Json
+            && sink.accepts_encoded_values();
         let consumer = subscribe(pipeline, instance)?;
-        tracing::info!(pipeline = %pipeline.name, sink = %instance.name, group = %group_id(&pipeline.name, &instance.name), topic = %pipeline.topic.name, "sink started");
+        tracing::info!(pass_through, pipeline = %pipeline.name, sink = %instance.name, group = %group_id(&pipeline.name, &instance.name), topic = %pipeline.topic.name, "sink started");
         Ok(SinkDriver {
             pipeline,
             instance,
@@ -240,6 +246,7 @@ impl<'a> SinkDriver<'a> {
             backoff: Backoff::for_pipeline(pipeline),
             consumed: 0,
             chain,
+            pass_through,
             dropped: 0,
             kept_to: BTreeMap::new(),
             policy,
@@ -607,7 +614,18 @@ impl<'a> SinkDriver<'a> {
                 })
         };
         let key = decode(message.key(), topic_config.key_converter, "key")?;
-        let value = decode(message.payload(), topic_config.value_converter, "value")?;
+        // Pass-through: bytes that are one JSON value on one line go to the
+        // sink as they are; anything else is decoded (and a bad value gets
+        // the decode error, as without pass-through).
+        let (value, encoded_value) = match message.payload() {
+            Some(bytes) if self.pass_through && crate::record::is_one_json_line(bytes) => {
+                (None, Some(bytes.to_vec()))
+            }
+            payload => (
+                decode(payload, topic_config.value_converter, "value")?,
+                None,
+            ),
+        };
         let headers = message
             .headers()
             .map(|h| {
@@ -622,6 +640,7 @@ impl<'a> SinkDriver<'a> {
             offset: Some(offset),
             key,
             value,
+            encoded_value,
             headers,
             timestamp: message.timestamp().to_millis(),
             position: None,

@@ -456,6 +456,10 @@ pub async fn run_task(
                 message,
             }
         })?;
+    // Values a source gives as JSON text go to Kafka as they are, unless a
+    // transform has to see them or the topic writes values another way.
+    let decode_values =
+        !chain.is_empty() || pipeline.topic.value_converter != crate::convert::Converter::Json;
     let result: Result<SourceEnd, RuntimeError> = async {
         loop {
             let poll = tokio::select! {
@@ -502,6 +506,24 @@ pub async fn run_task(
                     }
                     stats.queue_depth(producer.in_flight_count());
                     for mut record in records {
+                        if decode_values {
+                            if let Err(error) = record.decode_value() {
+                                let message = format!(
+                                    "the source gave the record {} a value that is not valid JSON: {error}",
+                                    crate::transform::location_of(&record)
+                                );
+                                let bad = BadRecord {
+                                    stage: "convert",
+                                    class: "json",
+                                    message: message.clone(),
+                                    key: None,
+                                    value: record.encoded_value.as_deref(),
+                                    origin: Origin::Source(record.position.as_ref()),
+                                };
+                                policy.handle(bad, fail(ConnectorError::fatal(message))).await?;
+                                continue;
+                            }
+                        }
                         let outcome = match chain.apply(&mut record) {
                             Ok(outcome) => outcome,
                             Err(failure) => {
@@ -630,7 +652,7 @@ impl TopicWriter<'_> {
                 .encode_into(key, &mut self.key_buf)
                 .map_err(|e| self.convert_error(&record, "key", e))?;
         }
-        if let Some(value) = &record.value {
+        if let (None, Some(value)) = (&record.encoded_value, &record.value) {
             topic
                 .value_converter
                 .encode_into(value, &mut self.value_buf)
@@ -652,7 +674,9 @@ impl TopicWriter<'_> {
             if record.key.is_some() {
                 message = message.key(&self.key_buf);
             }
-            if record.value.is_some() {
+            if let Some(encoded) = &record.encoded_value {
+                message = message.payload(encoded);
+            } else if record.value.is_some() {
                 message = message.payload(&self.value_buf);
             }
             if let Some(ts) = record.timestamp {
@@ -705,7 +729,11 @@ impl TopicWriter<'_> {
             class: "kafka",
             message: message.clone(),
             key: record.key.is_some().then_some(self.key_buf.as_slice()),
-            value: record.value.is_some().then_some(self.value_buf.as_slice()),
+            value: match (&record.encoded_value, &record.value) {
+                (Some(encoded), _) => Some(encoded.as_slice()),
+                (None, Some(_)) => Some(self.value_buf.as_slice()),
+                (None, None) => None,
+            },
             origin: Origin::Source(position.as_ref()),
         };
         self.policy.handle(bad, self.produce_error(message)).await?;

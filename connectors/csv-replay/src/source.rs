@@ -45,6 +45,8 @@ impl CsvReplaySource {
 struct Replay {
     file: Arc<str>,
     columns: Vec<String>,
+    /// Per column, the JSON text before its value (see [`Replay::open`]).
+    members: Vec<Vec<u8>>,
     types: Vec<ColumnType>,
     key_index: Option<usize>,
     rows: Rows,
@@ -348,10 +350,29 @@ impl Replay {
                 }
             }
         };
+        // `{"Index":`, `,"Date":`, ...: each column's name as it opens its
+        // member of the JSON object, encoded once.
+        let members = columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut member = if i == 0 { b"{".to_vec() } else { b",".to_vec() };
+                serde_json::to_writer(&mut member, name).map(|()| {
+                    member.push(b':');
+                    member
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                ConnectorError::fatal(format!(
+                    "{file}: a column name cannot be written as JSON: {e}"
+                ))
+            })?;
         Ok(Replay {
             partition: Arc::new(json!({ "file": file.as_ref() })),
             file,
             columns,
+            members,
             types,
             key_index,
             rows,
@@ -536,7 +557,12 @@ impl Replay {
                 self.columns.len()
             )));
         }
-        let mut fields = serde_json::Map::with_capacity(self.columns.len());
+        // The value is written as JSON text as the cells are checked: no
+        // value is built but the key's (see `Record::encoded_value`).
+        let mut json = Vec::with_capacity(
+            row.as_slice().len() + self.members.iter().map(Vec::len).sum::<usize>() + 16,
+        );
+        let mut key = None;
         let mut column = 1;
         for (i, raw) in row.iter().enumerate() {
             let name = &self.columns[i];
@@ -549,7 +575,8 @@ impl Replay {
                     self.value_column(byte, i).unwrap_or(column) + valid
                 ))
             })?;
-            let value = typing::convert(text, self.types[i]).map_err(|message| {
+            json.extend_from_slice(&self.members[i]);
+            typing::write_json(text, self.types[i], &mut json).map_err(|message| {
                 bad(format!(
                     "{}:{line}:{}: column `{name}`: {message}, the column's {} type; fix the row or declare the column's type under `columns:`",
                     self.file,
@@ -557,19 +584,18 @@ impl Replay {
                     if self.types[i] == ColumnType::String { "string" } else { "declared or inferred" }
                 ))
             })?;
-            fields.insert(name.clone(), value);
+            // An empty key cell means no key (not the text `null`).
+            if self.key_index == Some(i) && !text.is_empty() {
+                key = typing::convert(text, self.types[i]).ok();
+            }
             column += text.chars().count() + 1;
         }
-        // An empty key cell means no key (not the text `null`).
-        let key = self
-            .key_index
-            .and_then(|k| fields.get(&self.columns[k]))
-            .filter(|k| !k.is_null())
-            .cloned();
-        Ok(Record::from_source(
+        // `open` refused a file without columns: `{` was written.
+        json.push(b'}');
+        Ok(Record::from_source_encoded(
             topic.clone(),
             key,
-            Some(Value::Object(fields)),
+            json,
             position,
         ))
     }
@@ -733,7 +759,8 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
         Ok(source)
     }
 
-    /// Polls until `Poll::End`, with batches of at most `max_records`.
+    /// Polls until `Poll::End`, with batches of at most `max_records`;
+    /// the values (given as JSON text) decoded.
     async fn drain(source: &mut dyn Source, max_records: usize) -> ConnectorResult<Vec<Record>> {
         let mut records = Vec::new();
         for _ in 0..100_000 {
@@ -743,7 +770,14 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
                         batch.len() <= max_records,
                         "a poll returned more than max_records"
                     );
-                    records.extend(batch);
+                    for mut record in batch {
+                        assert!(
+                            record.value.is_none() && record.encoded_value.is_some(),
+                            "csv_replay gives its values as JSON text"
+                        );
+                        record.decode_value().expect("the value is JSON");
+                        records.push(record);
+                    }
                 }
                 Poll::End => {
                     // End is final.
@@ -790,17 +824,24 @@ N225,1965-01-05,1257.719971,,1257.719971,1257.719971,1257.719971,0
         }
     }
 
+    /// The record's value, decoded or decoded from its JSON text.
+    fn value_of(record: &Record) -> Value {
+        let mut record = record.clone();
+        record.decode_value().expect("the value is JSON");
+        record.value.expect("a value")
+    }
+
     fn values(records: &[Record]) -> Vec<String> {
         records
             .iter()
-            .map(|r| serde_json::to_string(r.value.as_ref().unwrap()).unwrap())
+            .map(|r| serde_json::to_string(&value_of(r)).unwrap())
             .collect()
     }
 
     fn ids(records: &[Record]) -> Vec<u64> {
         records
             .iter()
-            .map(|r| r.value.as_ref().unwrap()["id"].as_u64().unwrap())
+            .map(|r| value_of(r)["id"].as_u64().unwrap())
             .collect()
     }
 

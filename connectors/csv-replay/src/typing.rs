@@ -43,6 +43,39 @@ pub fn convert(text: &str, ty: ColumnType) -> Result<Value, String> {
     }
 }
 
+/// Appends the JSON text of one cell converted to `ty` to `out`: exactly
+/// what serialising [`convert`]'s value writes, with the same errors, but
+/// without building the value for the common cells (strings, booleans,
+/// and numbers written as JSON writes them, whose text is copied).
+pub fn write_json(text: &str, ty: ColumnType, out: &mut Vec<u8>) -> Result<(), String> {
+    let verbatim = match ty {
+        _ if text.is_empty() => {
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        ColumnType::String => {
+            return serde_json::to_writer(&mut *out, text).map_err(|e| e.to_string());
+        }
+        ColumnType::Boolean => {
+            let b = parse_bool(text)
+                .ok_or_else(|| format!("`{text}` is not a boolean (true or false)"))?;
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+            return Ok(());
+        }
+        ColumnType::Integer => is_json_integer(text) && text.parse::<i64>().is_ok(),
+        // serde_json rewrites exponents (`1.5e10` as `1.5e+10`): those go
+        // through the value.
+        ColumnType::Float => is_json_number(text) && !text.contains(['e', 'E']),
+    };
+    if verbatim {
+        out.extend_from_slice(text.as_bytes());
+        Ok(())
+    } else {
+        let value = convert(text, ty)?;
+        serde_json::to_writer(&mut *out, &value).map_err(|e| e.to_string())
+    }
+}
+
 /// The narrowest type that every non-empty sample value fits: boolean, then
 /// integer, then float, else string. Numbers must be written as JSON writes
 /// them, so that text like `02134` (a code, not a number) stays a string.
@@ -119,6 +152,53 @@ mod tests {
 
     fn json(value: &Value) -> String {
         serde_json::to_string(value).unwrap()
+    }
+
+    #[test]
+    fn written_json_is_the_converted_value_serialised() {
+        let texts = [
+            "",
+            "abc",
+            "Zürich \"quoted\"\tand\\",
+            "\u{1}",
+            "true",
+            "FALSE",
+            "yes",
+            "0",
+            "-0",
+            "007",
+            "+5",
+            "-12",
+            "9223372036854775807",
+            "9223372036854775808",
+            "1.",
+            ".5",
+            "1.50",
+            "-0.0",
+            "1e5",
+            "1.5E-7",
+            "335.90698726000005",
+            "inf",
+            "NaN",
+            "1_000",
+            " 1",
+            "2021-05-28",
+        ];
+        let types = [
+            ColumnType::String,
+            ColumnType::Boolean,
+            ColumnType::Integer,
+            ColumnType::Float,
+        ];
+        for text in texts {
+            for ty in types {
+                let mut out = Vec::new();
+                let written =
+                    write_json(text, ty, &mut out).map(|()| String::from_utf8(out).unwrap());
+                let converted = convert(text, ty).map(|v| json(&v));
+                assert_eq!(written, converted, "`{text}` as {ty:?}");
+            }
+        }
     }
 
     #[test]

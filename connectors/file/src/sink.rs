@@ -509,6 +509,7 @@ mod tests {
             offset: Some(offset),
             key: None,
             value,
+            encoded_value: None,
             headers: Vec::new(),
             timestamp: None,
             position: None,

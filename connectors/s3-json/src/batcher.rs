@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use connect_core::plugin::{DurableOffsets, FlushMode};
-use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition};
+use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition, Value};
 
 use crate::config::S3JsonConfig;
 use crate::encoding::Encoding;
@@ -321,14 +321,16 @@ impl ObjectBatcher {
         {
             return Ok(());
         }
-        let Some(value) = &record.value else {
+        if record.is_tombstone() {
             return Err(ConnectorError::bad_record(
                 format!("record at {tp} offset {offset} is a tombstone (null value); s3_json writes one JSON value per line and has no line for it; drop tombstones with a `filter` transform or let `errors.tolerance: all` skip them"),
                 None,
                 None,
             ));
         };
-        if self.layout.encoding.needs_objects() && !value.is_object() {
+        if self.layout.encoding.needs_objects()
+            && !record.value.as_ref().is_some_and(Value::is_object)
+        {
             return Err(ConnectorError::bad_record(
                 format!("record at {tp} offset {offset} is not a JSON object; `format: parquet` writes each record as a row of named columns; wrap the value in an object with a transform, or use `format: json`"),
                 None,
@@ -358,7 +360,7 @@ impl ObjectBatcher {
         }
         let object = state.open.get_mut(&path).expect("just inserted");
         let before = object.body.len();
-        if let Err(e) = serde_json::to_writer(&mut object.body, value) {
+        if let Err(e) = record.write_value_json(&mut object.body) {
             object.body.truncate(before);
             return Err(ConnectorError::fatal_caused_by(
                 format!("cannot write record at {tp} offset {offset} as JSON"),
@@ -645,6 +647,7 @@ pub(crate) mod tests {
             offset: Some(offset),
             key: None,
             value: Some(serde_json::json!({ "n": offset, "k": k, "x": 0.0 })),
+            encoded_value: None,
             headers: Vec::new(),
             timestamp: None,
             position: None,
@@ -664,6 +667,52 @@ pub(crate) mod tests {
             .into_iter()
             .map(|(key, _)| key)
             .collect()
+    }
+
+    #[test]
+    fn values_passed_through_as_json_text_land_as_decoded_ones_do() {
+        let kinds = ["n".to_owned(), "k".to_owned(), "missing".to_owned()];
+        for config in std::iter::once(config(3, 600))
+            .chain(kinds.iter().map(|field| by_field(config(3, 600), field)))
+        {
+            let (mut decoded, mut encoded) = (
+                ObjectBatcher::new(&config).unwrap(),
+                ObjectBatcher::new(&config).unwrap(),
+            );
+            let now = Instant::now();
+            for offset in 0..8 {
+                let record = keyed(
+                    offset as i32 % 2,
+                    offset,
+                    ["NYA", "a/b", ""][offset as usize % 3],
+                );
+                decoded.append(&record, now).unwrap();
+                let mut passed = record.clone();
+                passed.encoded_value = passed.value.take().map(|v| serde_json::to_vec(&v).unwrap());
+                encoded.append(&passed, now).unwrap();
+            }
+            decoded.close_due(FlushMode::All, now);
+            encoded.close_due(FlushMode::All, now);
+            let objects = |batcher: &ObjectBatcher| {
+                batcher
+                    .queued_objects()
+                    .into_iter()
+                    .map(|(key, object)| (key, object.body()))
+                    .collect::<Vec<_>>()
+            };
+            assert!(!objects(&decoded).is_empty());
+            assert_eq!(
+                objects(&encoded),
+                objects(&decoded),
+                "{:?}",
+                config.partitioner
+            );
+        }
+        // A tombstone is still one (neither form of value).
+        let mut batcher = ObjectBatcher::new(&config(3, 600)).unwrap();
+        let mut tombstone = record(0, 0);
+        tombstone.value = None;
+        assert!(batcher.append(&tombstone, Instant::now()).is_err());
     }
 
     #[test]

@@ -284,12 +284,18 @@ impl GlueCatalog {
             if self.tables.contains_key(&*record.topic) {
                 continue;
             }
-            let Some(value @ Value::Object(_)) = &record.value else {
-                continue;
-            };
             let sample = self.samples.entry(record.topic.to_string()).or_default();
-            if sample.len() < SAMPLE_RECORDS {
-                sample.push(value.clone());
+            if sample.len() >= SAMPLE_RECORDS {
+                continue;
+            }
+            // A value passed through as JSON text is decoded for the sample.
+            let value = match (&record.value, &record.encoded_value) {
+                (Some(value), _) => Some(value.clone()),
+                (None, Some(json)) => serde_json::from_slice(json).ok(),
+                (None, None) => None,
+            };
+            if let Some(value @ Value::Object(_)) = value {
+                sample.push(value);
             }
         }
     }

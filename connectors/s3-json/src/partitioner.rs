@@ -11,6 +11,8 @@
 //! The path is a pure function of the record, so a record lands in the same
 //! folder on every run.
 
+use std::borrow::Cow;
+
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use connect_core::plugin::FieldIssue;
@@ -207,8 +209,8 @@ impl Partitioner {
         match self {
             Partitioner::Kafka => Ok(format!("partition={partition}")),
             Partitioner::Field { field, name } => {
-                let value = record.value.as_ref().and_then(|v| field.get(v));
-                let text = match value {
+                let value = field_of(record, field)?;
+                let text = match value.as_deref() {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(Value::Bool(b)) => Some(b.to_string()),
@@ -236,8 +238,8 @@ impl Partitioner {
                             .ok_or_else(|| format!("record timestamp {millis} is out of range"))?
                     }
                     Some(field) => {
-                        let value = record.value.as_ref().and_then(|v| field.get(v));
-                        match value {
+                        let value = field_of(record, field)?;
+                        match value.as_deref() {
                             None | Some(Value::Null) => {
                                 return Err(format!("timestamp field `{field}` is missing or null"))
                             }
@@ -249,6 +251,19 @@ impl Partitioner {
                 Ok(time.format_with_items(items.iter()).to_string())
             }
         }
+    }
+}
+
+/// The field at `path` of the record's value, decoded or JSON text (only
+/// the field is built then).
+fn field_of<'r>(record: &'r Record, path: &FieldPath) -> Result<Option<Cow<'r, Value>>, String> {
+    match (&record.value, &record.encoded_value) {
+        (Some(value), _) => Ok(path.get(value).map(Cow::Borrowed)),
+        (None, Some(json)) => path
+            .get_in_json(json)
+            .map(|field| field.map(Cow::Owned))
+            .map_err(|e| format!("the value is not valid JSON ({e})")),
+        (None, None) => Ok(None),
     }
 }
 
@@ -405,6 +420,7 @@ mod tests {
             offset: Some(7),
             key: None,
             value: Some(value),
+            encoded_value: None,
             headers: Vec::new(),
             timestamp,
             position: None,

@@ -415,6 +415,12 @@ impl Sink for S3JsonSink {
         self.batcher.clear();
         Ok(())
     }
+
+    /// JSON Lines objects take the values' JSON text as read from Kafka;
+    /// Parquet needs every value decoded into columns.
+    fn accepts_encoded_values(&self) -> bool {
+        self.config.format == crate::config::Format::Json
+    }
 }
 
 fn status<E>(error: &SdkError<E>) -> Option<u16> {

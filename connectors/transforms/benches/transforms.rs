@@ -23,6 +23,7 @@ fn stock_record() -> Record {
         offset: Some(1000),
         key: Some(serde_json::Value::String("HSI".into())),
         value: Some(value),
+        encoded_value: None,
         headers: vec![("origin".into(), Some(b"csv".to_vec()))],
         timestamp: Some(1_622_160_000_000),
         position: None,

@@ -41,6 +41,7 @@ pub fn record(key: Option<Value>, value: Option<Value>) -> Record {
         offset: Some(42),
         key,
         value,
+        encoded_value: None,
         headers: Vec::new(),
         timestamp: Some(1_622_160_000_000),
         position: None,
