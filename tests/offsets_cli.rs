@@ -193,3 +193,107 @@ async fn offsets_set_rewinds_the_source_and_a_sink_to_saved_positions() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// The records of partition `partition` of the offsets topic, as (key, value) texts.
+fn offsets_partition_records(services: &Services, partition: i32) -> Vec<(String, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &services.kafka)
+        .set("group.id", "offsets-cli-test")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset("sluice-offsets", partition, rdkafka::Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&list).expect("assign");
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(std::time::Duration::from_millis(500)) {
+            Some(Ok(message)) => records.push((
+                String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned(),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return records,
+            Some(Err(error)) => panic!("reading sluice-offsets: {error}"),
+            None => {}
+        }
+    }
+    panic!("sluice-offsets/{partition} not read to its end within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_found() {
+    use connect_core::offsets::positions_partition;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let services = Services::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pipeline = |name: &str, limit: u32| {
+        write_pipeline(
+            dir.path(),
+            &format!(
+                "name: {name}\ntopic: {{ name: {name}, partitions: 1 }}\n\
+                 source:\n  type: csv_replay\n  path: {}\n  key_column: Index\n  limit: {limit}\n",
+                common::dataset().display()
+            ),
+        )
+    };
+    // A run stores its position in the pipeline's own partition only.
+    let first = unique("own-partition");
+    run_ok(services.sluice().arg("run").arg(pipeline(&first, 50)));
+    let own = positions_partition(&first, 25);
+    let key_prefix = format!("[\"{first}\",");
+    let stored: Vec<(String, String)> = offsets_partition_records(&services, own)
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(&key_prefix))
+        .collect();
+    let (key, value) = stored
+        .last()
+        .expect("a position in the pipeline's own partition")
+        .clone();
+    assert!(value.contains("\"line\":51"), "{value}");
+
+    // The same position, as an earlier version stored it for another
+    // pipeline: keyed, in some other partition.
+    let second = unique("keyed-partition");
+    let elsewhere = (positions_partition(&second, 25) + 1) % 25;
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &services.kafka)
+        .create()
+        .expect("producer");
+    let legacy_key = key.replacen(&first, &second, 1);
+    producer
+        .send(
+            BaseRecord::to("sluice-offsets")
+                .partition(elsewhere)
+                .key(&legacy_key)
+                .payload(&value),
+        )
+        .expect("enqueue");
+    producer
+        .flush(std::time::Duration::from_secs(30))
+        .expect("flush");
+
+    // The second pipeline finds it and resumes after row 50: 50 more rows.
+    run_ok(services.sluice().arg("run").arg(pipeline(&second, 100)));
+    assert_eq!(services.topic_record_count(&second), 50);
+    // Its new position is in its own partition, and wins from then on.
+    let own_records = offsets_partition_records(&services, positions_partition(&second, 25));
+    assert!(
+        own_records
+            .iter()
+            .any(|(k, v)| *k == legacy_key && v.contains("\"line\":101")),
+        "{own_records:?}"
+    );
+    let get = run_ok(
+        services
+            .sluice()
+            .args(["offsets", "get"])
+            .arg(pipeline(&second, 100)),
+    );
+    let shown = String::from_utf8_lossy(&get.stdout);
+    assert!(shown.contains("\"line\":101"), "{shown}");
+}

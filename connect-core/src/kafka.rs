@@ -576,6 +576,12 @@ impl rdkafka::ClientContext for LoggingContext {
 /// Logs a librdkafka log line: connection failures (`FAIL`) as warnings.
 pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
     use rdkafka::config::RDKafkaLogLevel as L;
+    // `apply_rebalance` tries the incremental call first and falls back to
+    // the eager one when librdkafka refuses it; the refusal is expected.
+    if fac == "ASSIGN" && message.contains("rebalance protocol type is") {
+        tracing::debug!(target: "librdkafka", facility = fac, "{message}");
+        return;
+    }
     match level {
         L::Emerg | L::Alert | L::Critical | L::Error if fac != "FAIL" => {
             tracing::error!(target: "librdkafka", facility = fac, "{message}")

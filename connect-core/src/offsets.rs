@@ -5,6 +5,17 @@
 //! A position is written only after Kafka acknowledged every record it
 //! covers, so a restarted pipeline resumes with no row skipped and at most
 //! the unacknowledged tail sent again.
+//!
+//! Unlike Kafka Connect, which partitions by key and reads the whole topic,
+//! Sluice writes every position of a pipeline to one partition, chosen by a
+//! hash of the pipeline's name ([`positions_partition`]); a task reads only
+//! that partition when it starts. That is 1/25th of the reading, and a
+//! transaction left open by another pipeline killed mid-commit (which
+//! holds back `read_committed` readers of its partition until the broker
+//! aborts it, up to a minute) no longer stalls every pipeline's start.
+//! Positions stored by earlier versions (keyed, in any partition) are
+//! still found: a pipeline with no record in its own partition reads them
+//! all once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,6 +77,14 @@ pub async fn ensure_compacted_topic(
     Ok(())
 }
 
+/// The partition of a state topic of `partitions` partitions that holds
+/// every position of `pipeline`: a CRC-32 of its name, so that any version
+/// of Sluice on any machine finds it.
+pub fn positions_partition(pipeline: &str, partitions: i32) -> i32 {
+    let partitions = partitions.max(1) as u32;
+    (crc32fast::hash(pipeline.as_bytes()) % partitions) as i32
+}
+
 /// Reads every committed record of `topic` from the beginning up to the end
 /// offsets seen at the start, calling `each(key, value)` in order per
 /// partition: how compacted state topics (positions, pipeline configs) are
@@ -73,13 +92,23 @@ pub async fn ensure_compacted_topic(
 pub fn read_to_end(
     kafka: &KafkaConfig,
     topic: &str,
+    each: impl FnMut(&[u8], Option<&[u8]>),
+) -> Result<(), KafkaGlueError> {
+    let (consumer, watermarks) = state_reader(kafka, topic)?;
+    read_partitions_to_end(&consumer, topic, watermarks, each)
+}
+
+/// [`read_to_end`] of the partitions in `watermarks` only.
+fn read_partitions_to_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    watermarks: Watermarks,
     mut each: impl FnMut(&[u8], Option<&[u8]>),
 ) -> Result<(), KafkaGlueError> {
     let error = |message: String| KafkaGlueError::Topic {
         topic: topic.to_owned(),
         message,
     };
-    let (consumer, watermarks) = state_reader(kafka, topic)?;
     let mut ends: BTreeMap<i32, i64> = watermarks
         .into_iter()
         .filter(|(_, (low, high))| high > low)
@@ -97,7 +126,7 @@ pub fn read_to_end(
         if std::time::Instant::now() > deadline {
             return Err(error("timed out reading the topic to its end".to_owned()));
         }
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+        let Some(message) = consumer.poll(Duration::from_millis(20)) else {
             // Transaction markers can end a partition: check positions too.
             if let Ok(list) = consumer.position() {
                 for element in list.elements() {
@@ -124,6 +153,9 @@ pub fn read_to_end(
             each(key, message.payload());
         }
     }
+    // Stop fetching: a consumer that keeps long-polling the partitions
+    // answers its next watermark queries only between fetches (500 ms each).
+    let _ = consumer.unassign();
     Ok(())
 }
 
@@ -143,17 +175,38 @@ pub(crate) fn state_reader(
         .set("isolation.level", "read_committed")
         .create()
         .map_err(KafkaGlueError::client(kafka, "consumer"))?;
+    let partitions = partition_count(&consumer, topic)?;
+    let watermarks = watermarks(&consumer, topic, 0..partitions)?;
+    Ok((consumer, watermarks))
+}
+
+/// How many partitions `topic` has.
+fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, KafkaGlueError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(|e| KafkaGlueError::call(topic, "cannot read metadata", e))?;
-    let mut watermarks = BTreeMap::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let marks = consumer
-            .fetch_watermarks(topic, partition.id(), TIMEOUT)
-            .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))?;
-        watermarks.insert(partition.id(), marks);
-    }
-    Ok((consumer, watermarks))
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| t.partitions().len() as i32)
+        .sum())
+}
+
+/// The watermarks of `partitions` of `topic`.
+fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: impl IntoIterator<Item = i32>,
+) -> Result<Watermarks, KafkaGlueError> {
+    partitions
+        .into_iter()
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition, TIMEOUT)
+                .map(|marks| (partition, marks))
+                .map_err(|e| KafkaGlueError::call(topic, "cannot read end offsets", e))
+        })
+        .collect()
 }
 
 /// An assignment of `partitions` of `topic`, each from its beginning.
@@ -176,10 +229,51 @@ pub fn load_positions(
     kafka: &KafkaConfig,
     pipeline: &str,
 ) -> Result<BTreeMap<String, SourcePosition>, KafkaGlueError> {
+    load_positions_and_partition(kafka, pipeline).map(|(positions, _)| positions)
+}
+
+/// [`load_positions`], and the partition of the offsets topic where the
+/// pipeline's positions are written ([`positions_partition`]).
+pub fn load_positions_and_partition(
+    kafka: &KafkaConfig,
+    pipeline: &str,
+) -> Result<(BTreeMap<String, SourcePosition>, i32), KafkaGlueError> {
     let topic = &kafka.offsets_topic;
-    let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
+    let consumer: BaseConsumer = base_config(kafka)
+        .set("group.id", "sluice-state-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
+    let count = partition_count(&consumer, topic)?;
+    if count == 0 {
+        // No offsets topic yet: nothing stored.
+        return Ok((BTreeMap::new(), 0));
+    }
+    let own = positions_partition(pipeline, count);
     let mut positions = BTreeMap::new();
-    read_to_end(kafka, topic, |key, payload| {
+    let found = read_positions(&consumer, topic, pipeline, [own], &mut positions)?;
+    if !found {
+        // Positions stored before they went to one partition per pipeline.
+        let partitions = (0..count).filter(|p| *p != own);
+        read_positions(&consumer, topic, pipeline, partitions, &mut positions)?;
+    }
+    Ok((positions, own))
+}
+
+/// Folds `pipeline`'s position records in `partitions` into `positions`;
+/// whether there was any (a tombstone counts).
+fn read_positions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    pipeline: &str,
+    partitions: impl IntoIterator<Item = i32>,
+    positions: &mut BTreeMap<String, SourcePosition>,
+) -> Result<bool, KafkaGlueError> {
+    let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
+    let mut found = false;
+    let marks = watermarks(consumer, topic, partitions)?;
+    read_partitions_to_end(consumer, topic, marks, |key, payload| {
         if !key.starts_with(prefix.as_bytes()) {
             return;
         }
@@ -192,6 +286,7 @@ pub fn load_positions(
         if name != pipeline {
             return;
         }
+        found = true;
         let partition_key = partition.to_string();
         match payload {
             None => {
@@ -213,20 +308,22 @@ pub fn load_positions(
             },
         }
     })?;
-    Ok(positions)
+    Ok(found)
 }
 
 /// Writes a tombstone for every stored position of `pipeline`: its source
 /// starts from the beginning next time. Returns how many were cleared.
 pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usize, KafkaGlueError> {
-    let positions = tokio::task::block_in_place(|| load_positions(kafka, pipeline))?;
+    let (positions, own) =
+        tokio::task::block_in_place(|| load_positions_and_partition(kafka, pipeline))?;
     let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
         .create()
         .map_err(KafkaGlueError::client(kafka, "producer"))?;
     for position in positions.values() {
         let key = position_key(pipeline, &position.partition);
-        let record =
-            rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic).key(&key);
+        let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic)
+            .key(&key)
+            .partition(own);
         producer.send(record, TIMEOUT).await.map_err(|(e, _)| {
             KafkaGlueError::call(&kafka.offsets_topic, "cannot clear a stored position", e)
         })?;
@@ -247,9 +344,17 @@ pub async fn set_position(
         .map_err(KafkaGlueError::client(kafka, "producer"))?;
     let key = position_key(pipeline, partition);
     let value = serde_json::to_vec(offset).unwrap_or_default();
+    let own = tokio::task::block_in_place(|| {
+        let consumer: BaseConsumer = base_config(kafka)
+            .create()
+            .map_err(KafkaGlueError::client(kafka, "consumer"))?;
+        partition_count(&consumer, &kafka.offsets_topic)
+    })?;
+    let own = positions_partition(pipeline, own);
     let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic)
         .key(&key)
-        .payload(&value);
+        .payload(&value)
+        .partition(own);
     producer.send(record, TIMEOUT).await.map_err(|(e, _)| {
         KafkaGlueError::call(&kafka.offsets_topic, "cannot store the position", e)
     })?;
@@ -400,5 +505,24 @@ pub async fn reset_group(
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipelines_positions_partition_never_changes() {
+        // Changing the hash would lose every stored position: these are fixed.
+        assert_eq!(positions_partition("stock-market", 25), 8);
+        assert_eq!(positions_partition("file-to-file", 25), 8);
+        assert_eq!(positions_partition("orders", 25), 12);
+        assert_eq!(positions_partition("x", 1), 0);
+        assert_eq!(positions_partition("x", 0), 0);
+        let spread: std::collections::BTreeSet<i32> = (0..200)
+            .map(|i| positions_partition(&format!("pipeline-{i}"), 25))
+            .collect();
+        assert_eq!(spread.len(), 25, "names spread over every partition");
     }
 }

@@ -325,6 +325,14 @@ pub trait Sink: Send {
     /// Releases resources. Idempotent.
     async fn close(&mut self) -> ConnectorResult<()>;
 
+    /// When the sink next has something due without new records (an
+    /// object's time-based rotation): the runtime flushes then instead of
+    /// waiting for its next `flush_interval` tick, so that data lands on
+    /// time. Asked after every write and flush. Default: `None`, the tick.
+    fn due_at(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     /// Whether this sink takes values as JSON text
     /// ([`Record::encoded_value`], `value` then `None`) when the runtime
     /// can pass the bytes read from Kafka through: no sink transform runs

@@ -152,6 +152,14 @@ pub async fn run_sink(
     if let Err(error) = driver.sink.close().await {
         tracing::warn!(pipeline = %pipeline.name, sink = %instance.name, %error, "closing the sink failed");
     }
+    let SinkDriver { consumer, .. } = driver;
+    close_within(
+        consumer,
+        CONSUMER_CLOSE_LIMIT,
+        &pipeline.name,
+        &instance.name,
+    )
+    .await;
     outcome?;
     Ok(SinkReport {
         name: instance.name.clone(),
@@ -162,6 +170,41 @@ pub async fn run_sink(
         objects: stats.objects.load(Ordering::Relaxed),
         bytes: stats.bytes.load(Ordering::Relaxed),
     })
+}
+
+/// Longest wait for a sink's consumer to leave its group when it is dropped.
+const CONSUMER_CLOSE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Drops `consumer` (it leaves the group) on a thread of its own, waiting
+/// at most `limit`. rdkafka's drop polls, with no bound, until librdkafka
+/// says the consumer closed; a consumer dropped while it was still joining
+/// its group was seen never to get there, and hung `sluice run` for good.
+/// Past the limit the close goes on in the background and the pipeline
+/// moves on: the broker ends the membership when its session times out.
+async fn close_within(
+    consumer: Arc<StreamConsumer<SinkConsumerContext>>,
+    limit: Duration,
+    pipeline: &str,
+    sink: &str,
+) {
+    let (done, closed) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("sluice-consumer-close".to_owned())
+        .spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+    if spawned.is_err() {
+        tracing::warn!(
+            pipeline,
+            sink,
+            "cannot start a thread to close the Kafka consumer; leaving it open"
+        );
+        return;
+    }
+    if tokio::time::timeout(limit, closed).await.is_err() {
+        tracing::warn!(pipeline, sink, limit = ?limit, "the Kafka consumer did not leave its group in time; the broker will end its membership when its session times out");
+    }
 }
 
 struct SinkDriver<'a> {
@@ -271,7 +314,10 @@ impl<'a> SinkDriver<'a> {
                 _ => {}
             }
             let consumer = self.consumer.clone();
+            let due = self.sink.due_at().map(tokio::time::Instant::from_std);
+            let idle = !self.batch.is_empty();
             tokio::select! {
+                biased;
                 message = consumer.recv() => {
                     let message = match message {
                         Ok(message) => {
@@ -343,6 +389,21 @@ impl<'a> SinkDriver<'a> {
                     if self.batch.len() >= self.pipeline.runtime.batch_size {
                         self.write_batch().await?;
                         self.flush_and_commit(FlushMode::Due).await?;
+                    }
+                }
+                // Nothing more to read at once: the sink gets what was read
+                // now rather than when the batch fills or the tick comes.
+                () = std::future::ready(()), if idle => {
+                    self.apply_rebalances().await?;
+                    self.write_batch().await?;
+                }
+                // An object's rotation is due before the next tick.
+                () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                    self.apply_rebalances().await?;
+                    self.write_batch().await?;
+                    self.flush_and_commit(FlushMode::Due).await?;
+                    if drain_targets.as_ref().is_some_and(|targets| self.caught_up(targets)) {
+                        return self.finish().await;
                     }
                 }
                 _ = tick.tick() => {
@@ -551,7 +612,14 @@ impl<'a> SinkDriver<'a> {
             .retry_or_fail(retriable, "replacing the Kafka consumer")
             .await
             .map_err(|e| self.consume_error(e.to_string()))?;
-        self.consumer = subscribe(self.pipeline, self.instance)?;
+        let old = std::mem::replace(&mut self.consumer, subscribe(self.pipeline, self.instance)?);
+        close_within(
+            old,
+            CONSUMER_CLOSE_LIMIT,
+            &self.pipeline.name,
+            &self.instance.name,
+        )
+        .await;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::config::pipeline::{PipelineConfig, PipelineMember};
 use crate::error::ConnectorError;
 use crate::group::{ensure_slot_topic, SlotConsumer, SlotEvent, TaskStatus};
 use crate::kafka::{classify, producer_config, KafkaGlueError, LoggingContext};
-use crate::offsets::{ensure_offsets_topic, load_positions, position_key};
+use crate::offsets::{ensure_offsets_topic, load_positions_and_partition, position_key};
 use crate::plugin::{BuildContext, Outcome, Poll, Source, SourceConfig};
 use crate::record::{Record, SourcePosition};
 use crate::retrying;
@@ -381,6 +381,7 @@ pub async fn run_task(
         policy,
         acknowledged: BTreeMap::new(),
         sent: BTreeMap::new(),
+        offsets_partition: 0,
     };
     let transactional = pipeline.exactly_once;
     if transactional {
@@ -390,11 +391,12 @@ pub async fn run_task(
         tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))
             .map_err(|e| writer.produce_error(format!("cannot start a Kafka transaction: {e}")))?;
     }
-    let mut stored = backoff
+    let (mut stored, offsets_partition) = backoff
         .kafka("reading the stored source positions", || async {
-            tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))
+            tokio::task::block_in_place(|| load_positions_and_partition(kafka, &pipeline.name))
         })
         .await?;
+    writer.offsets_partition = offsets_partition;
     let mut streams = streams.into_iter();
     // Opens the next stream, if any, after its stored position.
     let mut next_stream =
@@ -634,6 +636,9 @@ struct TopicWriter<'a> {
     /// Per source partition, the position of the last record sent in the
     /// open transaction (exactly-once only).
     sent: BTreeMap<String, SourcePosition>,
+    /// The partition of the offsets topic for this pipeline's positions
+    /// ([`crate::offsets::positions_partition`]).
+    offsets_partition: i32,
 }
 
 impl TopicWriter<'_> {
@@ -821,7 +826,12 @@ impl TopicWriter<'_> {
             let value = serde_json::to_vec(&position.offset).unwrap_or_default();
             let delivery = self
                 .producer
-                .send_result(FutureRecord::to(offsets_topic).key(&key).payload(&value))
+                .send_result(
+                    FutureRecord::to(offsets_topic)
+                        .key(&key)
+                        .payload(&value)
+                        .partition(self.offsets_partition),
+                )
                 .map_err(|(error, _)| {
                     self.produce_error(format!(
                         "cannot store the source position in `{offsets_topic}`: {error}"
@@ -860,7 +870,10 @@ impl TopicWriter<'_> {
         for (_, position) in std::mem::take(&mut self.acknowledged) {
             let key = position_key(&self.pipeline.name, &position.partition);
             let value = serde_json::to_vec(&position.offset).unwrap_or_default();
-            let message = FutureRecord::to(offsets_topic).key(&key).payload(&value);
+            let message = FutureRecord::to(offsets_topic)
+                .key(&key)
+                .payload(&value)
+                .partition(self.offsets_partition);
             let delivery = self.producer.send_result(message).map_err(|(error, _)| {
                 self.produce_error(format!(
                     "cannot store the source position in `{offsets_topic}`: {error}"

@@ -455,6 +455,15 @@ impl ObjectBatcher {
         }
     }
 
+    /// When the oldest open object reaches `rotate_interval`.
+    pub fn due_at(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .flat_map(|state| state.open.values())
+            .map(|object| object.opened + self.rotate_interval)
+            .min()
+    }
+
     /// Whether closed objects wait for upload.
     pub fn has_queued(&self) -> bool {
         self.partitions.values().any(|s| !s.queued.is_empty())
@@ -774,6 +783,25 @@ pub(crate) mod tests {
             batcher.durable_offsets(),
             [(tp(0), 17), (tp(1), 1)].into_iter().collect()
         );
+    }
+
+    #[test]
+    fn the_oldest_open_object_says_when_rotation_is_due() {
+        let mut batcher = ObjectBatcher::new(&config(100, 60)).unwrap();
+        let start = Instant::now();
+        assert_eq!(batcher.due_at(), None);
+        batcher
+            .append(&record(0, 0), start + Duration::from_secs(5))
+            .unwrap();
+        batcher.append(&record(1, 0), start).unwrap();
+        batcher
+            .append(&record(1, 1), start + Duration::from_secs(9))
+            .unwrap();
+        assert_eq!(batcher.due_at(), Some(start + Duration::from_secs(60)));
+        batcher.close_due(FlushMode::Due, start + Duration::from_secs(60));
+        assert_eq!(batcher.due_at(), Some(start + Duration::from_secs(65)));
+        batcher.close_due(FlushMode::All, start);
+        assert_eq!(batcher.due_at(), None);
     }
 
     #[test]

@@ -416,6 +416,10 @@ impl Sink for S3JsonSink {
         Ok(())
     }
 
+    fn due_at(&self) -> Option<Instant> {
+        self.batcher.due_at()
+    }
+
     /// JSON Lines objects take the values' JSON text as read from Kafka;
     /// Parquet needs every value decoded into columns.
     fn accepts_encoded_values(&self) -> bool {
