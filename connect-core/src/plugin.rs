@@ -326,9 +326,10 @@ pub trait Sink: Send {
     async fn close(&mut self) -> ConnectorResult<()>;
 
     /// When the sink next has something due without new records (an
-    /// object's time-based rotation): the runtime flushes then instead of
-    /// waiting for its next `flush_interval` tick, so that data lands on
-    /// time. Asked after every write and flush. Default: `None`, the tick.
+    /// object's time-based rotation; now, when finished objects wait to be
+    /// written): the runtime flushes then instead of waiting for its next
+    /// `flush_interval` tick, so that data lands on time. Asked after every
+    /// write and flush. Default: `None`, the tick.
     fn due_at(&self) -> Option<std::time::Instant> {
         None
     }

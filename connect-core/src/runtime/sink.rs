@@ -224,6 +224,9 @@ struct SinkDriver<'a> {
     /// Values go to the sink as the JSON text read from Kafka (see
     /// [`Sink::accepts_encoded_values`]).
     pass_through: bool,
+    /// When the sink next has something due ([`Sink::due_at`]), asked after
+    /// every write and flush.
+    due: Option<std::time::Instant>,
     dropped: u64,
     /// Per partition, the offset after the last record handed to the sink.
     kept_to: BTreeMap<i32, i64>,
@@ -290,6 +293,7 @@ impl<'a> SinkDriver<'a> {
             consumed: 0,
             chain,
             pass_through,
+            due: None,
             dropped: 0,
             kept_to: BTreeMap::new(),
             policy,
@@ -314,7 +318,7 @@ impl<'a> SinkDriver<'a> {
                 _ => {}
             }
             let consumer = self.consumer.clone();
-            let due = self.sink.due_at().map(tokio::time::Instant::from_std);
+            let due = self.due.map(tokio::time::Instant::from_std);
             let idle = !self.batch.is_empty();
             tokio::select! {
                 biased;
@@ -777,6 +781,7 @@ impl<'a> SinkDriver<'a> {
             start = index + 1;
         }
         self.batch.clear();
+        self.due = self.sink.due_at();
         Ok(())
     }
 
@@ -784,6 +789,7 @@ impl<'a> SinkDriver<'a> {
         let durable: DurableOffsets =
             retrying!(self.backoff, "flushing the sink", self.sink.flush(mode))
                 .map_err(|e| sink_error(self.pipeline, self.instance, e))?;
+        self.due = self.sink.due_at();
         let mut commit: BTreeMap<i32, i64> = durable
             .into_iter()
             .filter(|(tp, _)| tp.topic == self.topic)

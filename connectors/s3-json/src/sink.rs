@@ -416,8 +416,14 @@ impl Sink for S3JsonSink {
         Ok(())
     }
 
+    /// Now when closed objects wait for upload (a full object lands at
+    /// once), else when the oldest open object reaches `rotate_interval`.
     fn due_at(&self) -> Option<Instant> {
-        self.batcher.due_at()
+        if self.batcher.has_queued() {
+            Some(Instant::now())
+        } else {
+            self.batcher.due_at()
+        }
     }
 
     /// JSON Lines objects take the values' JSON text as read from Kafka;
