@@ -1245,7 +1245,8 @@ async fn get_offsets(
     let offsets = tokio::task::block_in_place(|| -> ApiResult<Vec<Offset>> {
         let mut offsets = Vec::new();
         if config.source.is_some() {
-            for position in load_positions(&kafka, &config.name)?.values() {
+            for position in load_positions(&kafka, &config.name, Some(&config.topic.name))?.values()
+            {
                 offsets.push(Offset::Source(SourceOffset {
                     partition: (*position.partition).clone(),
                     offset: position.offset.clone(),

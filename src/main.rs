@@ -592,7 +592,9 @@ async fn offsets(pipeline: PipelineConfig, action: OffsetsAction) -> anyhow::Res
     connect_core::kafka::check_access(kafka, &pipeline.topic.name, Duration::from_secs(30))?;
     match action {
         OffsetsAction::Get { .. } => {
-            let positions = tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))?;
+            let positions = tokio::task::block_in_place(|| {
+                load_positions(kafka, &pipeline.name, Some(&pipeline.topic.name))
+            })?;
             if pipeline.source.is_some() {
                 if positions.is_empty() {
                     println!("source: no stored position (starts from the beginning)");
@@ -695,8 +697,9 @@ async fn offsets(pipeline: PipelineConfig, action: OffsetsAction) -> anyhow::Res
                     Some(text) => serde_json::from_str(&text)
                         .map_err(|e| anyhow::anyhow!("--source-partition is not JSON: {e}"))?,
                     None => {
-                        let stored =
-                            tokio::task::block_in_place(|| load_positions(kafka, &pipeline.name))?;
+                        let stored = tokio::task::block_in_place(|| {
+                            load_positions(kafka, &pipeline.name, Some(&pipeline.topic.name))
+                        })?;
                         let mut partitions = stored.into_values().map(|p| p.partition);
                         match (partitions.next(), partitions.next()) {
                             (Some(only), None) => (*only).clone(),

@@ -257,13 +257,34 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
     assert!(value.contains("\"line\":51"), "{value}");
 
     // The same position, as an earlier version stored it for another
-    // pipeline: keyed, in some other partition.
+    // pipeline: keyed, in some other partition; that version's run left
+    // its rows in the topic (here one stands for them).
     let second = unique("keyed-partition");
     let elsewhere = (positions_partition(&second, 25) + 1) % 25;
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &services.kafka)
+            .create()
+            .expect("admin client");
+    let created = admin
+        .create_topics(
+            &[rdkafka::admin::NewTopic::new(
+                &second,
+                1,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            )],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await
+        .expect("create topic");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &services.kafka)
         .create()
         .expect("producer");
+    producer
+        .send(BaseRecord::<(), str>::to(&second).payload("{}"))
+        .expect("enqueue");
     let legacy_key = key.replacen(&first, &second, 1);
     producer
         .send(
@@ -279,7 +300,7 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
 
     // The second pipeline finds it and resumes after row 50: 50 more rows.
     run_ok(services.sluice().arg("run").arg(pipeline(&second, 100)));
-    assert_eq!(services.topic_record_count(&second), 50);
+    assert_eq!(services.topic_record_count(&second), 1 + 50);
     // Its new position is in its own partition, and wins from then on.
     let own_records = offsets_partition_records(&services, positions_partition(&second, 25));
     assert!(
@@ -296,4 +317,22 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
     );
     let shown = String::from_utf8_lossy(&get.stdout);
     assert!(shown.contains("\"line\":101"), "{shown}");
+
+    // A pipeline whose topic was never written to does not look for
+    // positions of earlier versions: its first run starts from the top.
+    let third = unique("never-written");
+    let legacy_key = key.replacen(&first, &third, 1);
+    producer
+        .send(
+            BaseRecord::to("sluice-offsets")
+                .partition((positions_partition(&third, 25) + 1) % 25)
+                .key(&legacy_key)
+                .payload(&value),
+        )
+        .expect("enqueue");
+    producer
+        .flush(std::time::Duration::from_secs(30))
+        .expect("flush");
+    run_ok(services.sluice().arg("run").arg(pipeline(&third, 100)));
+    assert_eq!(services.topic_record_count(&third), 100);
 }

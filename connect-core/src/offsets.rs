@@ -225,11 +225,19 @@ pub(crate) fn from_beginning(
 
 /// Every stored position of `pipeline`, by source partition (the last record
 /// of each key wins; a tombstone deletes).
+///
+/// Positions stored by earlier versions of Sluice (keyed, in any partition)
+/// are looked for, with a scan of the whole offsets topic, only when the
+/// pipeline's own partition has nothing for it and its `topic` (when given)
+/// has ever been written to: a stored position implies records produced
+/// to the topic, so a topic never written to (a pipeline's first run) skips
+/// the scan.
 pub fn load_positions(
     kafka: &KafkaConfig,
     pipeline: &str,
+    topic: Option<&str>,
 ) -> Result<BTreeMap<String, SourcePosition>, KafkaGlueError> {
-    load_positions_and_partition(kafka, pipeline).map(|(positions, _)| positions)
+    load_positions_and_partition(kafka, pipeline, topic).map(|(positions, _)| positions)
 }
 
 /// [`load_positions`], and the partition of the offsets topic where the
@@ -237,6 +245,7 @@ pub fn load_positions(
 pub fn load_positions_and_partition(
     kafka: &KafkaConfig,
     pipeline: &str,
+    data_topic: Option<&str>,
 ) -> Result<(BTreeMap<String, SourcePosition>, i32), KafkaGlueError> {
     let topic = &kafka.offsets_topic;
     let consumer: BaseConsumer = base_config(kafka)
@@ -253,7 +262,15 @@ pub fn load_positions_and_partition(
     let own = positions_partition(pipeline, count);
     let mut positions = BTreeMap::new();
     let found = read_positions(&consumer, topic, pipeline, [own], &mut positions)?;
-    if !found {
+    let written = || -> Result<bool, KafkaGlueError> {
+        let Some(data_topic) = data_topic else {
+            return Ok(true);
+        };
+        let partitions = partition_count(&consumer, data_topic)?;
+        let marks = watermarks(&consumer, data_topic, 0..partitions)?;
+        Ok(marks.values().any(|(_, high)| *high > 0))
+    };
+    if !found && written()? {
         // Positions stored before they went to one partition per pipeline.
         let partitions = (0..count).filter(|p| *p != own);
         read_positions(&consumer, topic, pipeline, partitions, &mut positions)?;
@@ -315,7 +332,7 @@ fn read_positions(
 /// starts from the beginning next time. Returns how many were cleared.
 pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usize, KafkaGlueError> {
     let (positions, own) =
-        tokio::task::block_in_place(|| load_positions_and_partition(kafka, pipeline))?;
+        tokio::task::block_in_place(|| load_positions_and_partition(kafka, pipeline, None))?;
     let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
         .create()
         .map_err(KafkaGlueError::client(kafka, "producer"))?;

@@ -393,7 +393,9 @@ pub async fn run_task(
     }
     let (mut stored, offsets_partition) = backoff
         .kafka("reading the stored source positions", || async {
-            tokio::task::block_in_place(|| load_positions_and_partition(kafka, &pipeline.name))
+            tokio::task::block_in_place(|| {
+                load_positions_and_partition(kafka, &pipeline.name, Some(&pipeline.topic.name))
+            })
         })
         .await?;
     writer.offsets_partition = offsets_partition;
