@@ -204,6 +204,19 @@ pub fn consumer_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
     config
 }
 
+/// Topics this process created (see [`created_by_this_process`]).
+static CREATED_HERE: Mutex<std::collections::BTreeSet<String>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// Whether this process created `topic` (with [`ensure_topic`]): it held
+/// nothing before this run.
+pub fn created_by_this_process(topic: &str) -> bool {
+    CREATED_HERE
+        .lock()
+        .map(|created| created.contains(topic))
+        .unwrap_or(false)
+}
+
 /// Creates the pipeline's topic if it is missing (when `topic.create` is on),
 /// then returns its partition count.
 pub async fn ensure_topic(
@@ -259,6 +272,9 @@ pub async fn ensure_topic(
         }
     }
     tracing::info!(topic = %topic.name, partitions = ?topic.partitions, replication_factor = ?topic.replication_factor, "created topic");
+    if let Ok(mut created) = CREATED_HERE.lock() {
+        created.insert(topic.name.clone());
+    }
     // Metadata can lag the creation for a moment; wait until the broker reports the partitions.
     let deadline = std::time::Instant::now() + timeout;
     loop {

@@ -50,6 +50,17 @@ pub async fn ensure_compacted_topic(
     topic: &str,
     partitions: i32,
 ) -> Result<(), KafkaGlueError> {
+    // Asking is a metadata round trip; creating one that exists costs the
+    // controller's answer (100 ms).
+    let exists = tokio::task::block_in_place(|| {
+        let consumer: BaseConsumer = base_config(kafka)
+            .create()
+            .map_err(KafkaGlueError::client(kafka, "consumer"))?;
+        partition_count(&consumer, topic)
+    })?;
+    if exists > 0 {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = base_config(kafka)
         .create()
         .map_err(KafkaGlueError::client(kafka, "admin"))?;
@@ -266,6 +277,11 @@ pub fn load_positions_and_partition(
         let Some(data_topic) = data_topic else {
             return Ok(true);
         };
+        // (A topic created a moment ago would also make the watermark
+        // queries wait for its leaders, half a second.)
+        if crate::kafka::created_by_this_process(data_topic) {
+            return Ok(false);
+        }
         let partitions = partition_count(&consumer, data_topic)?;
         let marks = watermarks(&consumer, data_topic, 0..partitions)?;
         Ok(marks.values().any(|(_, high)| *high > 0))
@@ -275,6 +291,11 @@ pub fn load_positions_and_partition(
         let partitions = (0..count).filter(|p| *p != own);
         read_positions(&consumer, topic, pipeline, partitions, &mut positions)?;
     }
+    // rdkafka's drop closes the consumer and polls until it is closed
+    // (100-200 ms): nobody needs to wait for that.
+    let _ = std::thread::Builder::new()
+        .name("sluice-state-reader-close".to_owned())
+        .spawn(move || drop(consumer));
     Ok((positions, own))
 }
 
