@@ -47,6 +47,8 @@ struct Replay {
     columns: Vec<String>,
     /// Per column, the JSON text before its value (see [`Replay::open`]).
     members: Vec<Vec<u8>>,
+    /// Their total length.
+    members_len: usize,
     types: Vec<ColumnType>,
     key_index: Option<usize>,
     rows: Rows,
@@ -372,6 +374,7 @@ impl Replay {
             partition: Arc::new(json!({ "file": file.as_ref() })),
             file,
             columns,
+            members_len: members.iter().map(Vec::len).sum(),
             members,
             types,
             key_index,
@@ -559,11 +562,21 @@ impl Replay {
         }
         // The value is written as JSON text as the cells are checked: no
         // value is built but the key's (see `Record::encoded_value`).
-        let mut json = Vec::with_capacity(
-            row.as_slice().len() + self.members.iter().map(Vec::len).sum::<usize>() + 16,
-        );
+        // (Room for quotes, `null`s and a few escapes, so that the buffer
+        // is allocated once.)
+        let mut json =
+            Vec::with_capacity(row.as_slice().len() + self.members_len + 8 * row.len() + 2);
         let mut key = None;
-        let mut column = 1;
+        // Where field `i` starts when the raw row cannot be read again: the
+        // characters of the fields before it and their delimiters, counted
+        // only for an error message.
+        let column = |i: usize| {
+            1 + row
+                .iter()
+                .take(i)
+                .map(|cell| String::from_utf8_lossy(cell).chars().count() + 1)
+                .sum::<usize>()
+        };
         for (i, raw) in row.iter().enumerate() {
             let name = &self.columns[i];
             let text = std::str::from_utf8(raw).map_err(|e| {
@@ -572,7 +585,7 @@ impl Replay {
                 bad(format!(
                     "{}:{line}:{}: column `{name}`: not valid UTF-8; convert the file to UTF-8",
                     self.file,
-                    self.value_column(byte, i).unwrap_or(column) + valid
+                    self.value_column(byte, i).unwrap_or_else(|| column(i)) + valid
                 ))
             })?;
             json.extend_from_slice(&self.members[i]);
@@ -580,7 +593,7 @@ impl Replay {
                 bad(format!(
                     "{}:{line}:{}: column `{name}`: {message}, the column's {} type; fix the row or declare the column's type under `columns:`",
                     self.file,
-                    self.value_column(byte, i).unwrap_or(column),
+                    self.value_column(byte, i).unwrap_or_else(|| column(i)),
                     if self.types[i] == ColumnType::String { "string" } else { "declared or inferred" }
                 ))
             })?;
@@ -588,7 +601,6 @@ impl Replay {
             if self.key_index == Some(i) && !text.is_empty() {
                 key = typing::convert(text, self.types[i]).ok();
             }
-            column += text.chars().count() + 1;
         }
         // `open` refused a file without columns: `{` was written.
         json.push(b'}');
