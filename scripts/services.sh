@@ -347,11 +347,6 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 # Tests want consumer groups to form immediately.
 group.initial.rebalance.delay.ms=0
-# A single node is its own controller: when a slow disk holds up the
-# metadata log for several seconds (seen in CI: writes of 6-8 s), the
-# default 9 s session fences the broker from itself and every partition
-# goes offline. A minute rides such stalls out.
-broker.session.timeout.ms=60000
 # Convenient for local dev; tests that care should create topics explicitly.
 auto.create.topics.enable=false
 delete.topic.enable=true

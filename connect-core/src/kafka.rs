@@ -482,10 +482,6 @@ pub fn is_transient(error: &KafkaError) -> bool {
                 | C::ThrottlingQuotaExceeded
                 | C::ConcurrentTransactions
                 | C::Retry
-                // The client's metadata does not know the partition (yet):
-                // seen while the broker was away, for a topic Sluice had
-                // checked or created.
-                | C::UnknownPartition
         )
     })
 }
@@ -620,28 +616,5 @@ pub fn log_client_error(error: &KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error; retrying");
     } else {
         tracing::error!(target: "librdkafka", %error, reason, "Kafka client error");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_partition_the_client_does_not_know_yet_is_retried_but_a_refusal_is_not() {
-        // "cannot read end offsets: Meta data fetch error: UnknownPartition",
-        // from a worker while the broker was away: it must not fail the pipeline.
-        assert!(is_transient(&KafkaError::MetadataFetch(
-            RDKafkaErrorCode::UnknownPartition
-        )));
-        assert!(is_transient(&KafkaError::MetadataFetch(
-            RDKafkaErrorCode::AllBrokersDown
-        )));
-        assert!(!is_transient(&KafkaError::MetadataFetch(
-            RDKafkaErrorCode::TopicAuthorizationFailed
-        )));
-        assert!(!is_transient(&KafkaError::MessageProduction(
-            RDKafkaErrorCode::MessageSizeTooLarge
-        )));
     }
 }
