@@ -224,10 +224,32 @@ fn offsets_partition_records(services: &Services, partition: i32) -> Vec<(String
     panic!("sluice-offsets/{partition} not read to its end within 30 s");
 }
 
+/// Writes a position record as an earlier version stored it: keyed, in
+/// `partition` of the offsets topic.
+fn store_keyed_position(
+    producer: &rdkafka::producer::BaseProducer,
+    partition: i32,
+    key: &str,
+    value: &str,
+) {
+    use rdkafka::producer::{BaseRecord, Producer};
+    producer
+        .send(
+            BaseRecord::to("sluice-offsets")
+                .partition(partition)
+                .key(key)
+                .payload(value),
+        )
+        .expect("enqueue");
+    producer
+        .flush(std::time::Duration::from_secs(30))
+        .expect("flush");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_found() {
     use connect_core::offsets::positions_partition;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::producer::{BaseProducer, BaseRecord};
 
     let services = Services::get();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -286,17 +308,7 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
         .send(BaseRecord::<(), str>::to(&second).payload("{}"))
         .expect("enqueue");
     let legacy_key = key.replacen(&first, &second, 1);
-    producer
-        .send(
-            BaseRecord::to("sluice-offsets")
-                .partition(elsewhere)
-                .key(&legacy_key)
-                .payload(&value),
-        )
-        .expect("enqueue");
-    producer
-        .flush(std::time::Duration::from_secs(30))
-        .expect("flush");
+    store_keyed_position(&producer, elsewhere, &legacy_key, &value);
 
     // The second pipeline finds it and resumes after row 50: 50 more rows.
     run_ok(services.sluice().arg("run").arg(pipeline(&second, 100)));
@@ -322,17 +334,8 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
     // positions of earlier versions: its first run starts from the top.
     let third = unique("never-written");
     let legacy_key = key.replacen(&first, &third, 1);
-    producer
-        .send(
-            BaseRecord::to("sluice-offsets")
-                .partition((positions_partition(&third, 25) + 1) % 25)
-                .key(&legacy_key)
-                .payload(&value),
-        )
-        .expect("enqueue");
-    producer
-        .flush(std::time::Duration::from_secs(30))
-        .expect("flush");
+    let elsewhere = (positions_partition(&third, 25) + 1) % 25;
+    store_keyed_position(&producer, elsewhere, &legacy_key, &value);
     run_ok(services.sluice().arg("run").arg(pipeline(&third, 100)));
     assert_eq!(services.topic_record_count(&third), 100);
 }

@@ -20,14 +20,7 @@ async fn a_replay_stopped_with_sigterm_resumes_without_loss_or_repeat() {
         dir.path(),
         &stock_pipeline(&name, "  rate: 8000/s", "    rotate_interval: 60s"),
     );
-    let child = Running(Some(
-        services
-            .sluice()
-            .arg("run")
-            .arg(&pipeline)
-            .spawn()
-            .expect("spawn"),
-    ));
+    let child = services.spawn_run(&pipeline);
     std::thread::sleep(Duration::from_secs(4));
     assert!(child.sigterm_and_wait().success());
     let first = services.topic_record_count(&name);

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{read_bucket, try_read_bucket, unique, write_pipeline, Running, Services};
+use common::{read_bucket, try_read_bucket, unique, write_pipeline, Services};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -96,14 +96,7 @@ sinks:
 "#
         ),
     );
-    let child = Running(Some(
-        services
-            .sluice()
-            .arg("run")
-            .arg(&pipeline)
-            .spawn()
-            .expect("spawn"),
-    ));
+    let child = services.spawn_run(&pipeline);
     let deadline = Instant::now() + Duration::from_secs(90);
     for suffix in ["raw", "index", "shaped"] {
         while lines_in(&services, &format!("{name}-{suffix}")).await < VALUES.len() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{cell_text, read_bucket, run_ok, unique, write_pipeline, Services};
+use common::{cell_text, read_bucket, run_ok, try_read_bucket, unique, write_pipeline, Services};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_streams_rotate_objects_on_age() {
@@ -56,4 +56,45 @@ async fn slow_streams_rotate_objects_on_age() {
         assert_eq!(first, next, "{key}");
         next += body.lines().count();
     }
+}
+
+/// A full object (`flush_size` records) lands as soon as the write that
+/// filled it, not when `batch_size` records have been read or the
+/// `flush_interval` tick comes: here both are out of reach (100 records,
+/// a one-hour tick and rotation), so only that can land them.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_objects_land_without_waiting_for_a_tick() {
+    let services = Services::get();
+    let name = unique("full-objects");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fill = write_pipeline(
+        dir.path(),
+        &format!(
+            "name: {name}-fill\ntopic: {{ name: {name}, partitions: 1 }}\n\
+             source:\n  type: csv_replay\n  path: {}\n  key_column: Index\n  limit: 100\n",
+            common::dataset().display()
+        ),
+    );
+    run_ok(services.sluice().arg("run").arg(&fill));
+    let sink_only = write_pipeline(
+        dir.path(),
+        &format!(
+            "name: {name}-land\ntopic: {{ name: {name} }}\nruntime: {{ flush_interval: 1h }}\n\
+             sinks:\n  s3:\n    type: s3_json\n    bucket: {name}\n    endpoint: ${{env:S3_ENDPOINT}}\n    create_bucket: true\n    flush_size: 10\n    rotate_interval: 1h\n"
+        ),
+    );
+    let child = services.spawn_run(&sink_only);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let objects = loop {
+        let objects = try_read_bucket(&services.s3().await, &name)
+            .await
+            .unwrap_or_default();
+        if objects.len() == 10 || std::time::Instant::now() > deadline {
+            break objects;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert!(child.sigterm_and_wait().success());
+    assert_eq!(objects.len(), 10, "{:?}", objects.keys());
+    assert!(objects.values().all(|body| body.lines().count() == 10));
 }

@@ -299,9 +299,37 @@ pub fn check_access(
     topic: &str,
     timeout: Duration,
 ) -> Result<(), KafkaGlueError> {
-    MetadataProbe::new(kafka)?
-        .partition_count(topic, timeout)
-        .map(|_| ())
+    topic_partition_count(kafka, topic, timeout).map(|_| ())
+}
+
+/// `topic`'s partition count, `None` if it does not exist (yet), read as
+/// [`check_access`] reads it.
+pub fn topic_partition_count(
+    kafka: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, KafkaGlueError> {
+    MetadataProbe::new(kafka)?.partition_count(topic, timeout)
+}
+
+/// Drops a Kafka client on a thread of its own and returns at once, with a
+/// receiver that completes when the drop is done. rdkafka's drop of a group
+/// consumer polls, with no bound, until the consumer has left its group
+/// (100-200 ms normally; forever in librdkafka #4041). `None` if no thread
+/// could be started (the client was then dropped here).
+pub fn drop_in_background<T: Send + 'static>(
+    client: T,
+    name: &str,
+) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    let (done, dropped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            drop(client);
+            let _ = done.send(());
+        })
+        .ok()
+        .map(|_| dropped)
 }
 
 /// A client that reads topic metadata and watches the client's error events

@@ -52,13 +52,7 @@ pub async fn ensure_compacted_topic(
 ) -> Result<(), KafkaGlueError> {
     // Asking is a metadata round trip; creating one that exists costs the
     // controller's answer (100 ms).
-    let exists = tokio::task::block_in_place(|| {
-        let consumer: BaseConsumer = base_config(kafka)
-            .create()
-            .map_err(KafkaGlueError::client(kafka, "consumer"))?;
-        partition_count(&consumer, topic)
-    })?;
-    if exists > 0 {
+    if crate::kafka::topic_partition_count(kafka, topic, TIMEOUT)?.is_some() {
         return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> = base_config(kafka)
@@ -180,15 +174,21 @@ pub(crate) fn state_reader(
     kafka: &KafkaConfig,
     topic: &str,
 ) -> Result<(BaseConsumer, Watermarks), KafkaGlueError> {
-    let consumer: BaseConsumer = base_config(kafka)
+    let consumer = state_consumer(kafka)?;
+    let partitions = partition_count(&consumer, topic)?;
+    let watermarks = watermarks(&consumer, topic, 0..partitions)?;
+    Ok((consumer, watermarks))
+}
+
+/// A consumer that reads state topics by assignment (`read_committed`, no
+/// group offsets of its own).
+fn state_consumer(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaGlueError> {
+    base_config(kafka)
         .set("group.id", "sluice-state-reader")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
-    let partitions = partition_count(&consumer, topic)?;
-    let watermarks = watermarks(&consumer, topic, 0..partitions)?;
-    Ok((consumer, watermarks))
+        .map_err(KafkaGlueError::client(kafka, "consumer"))
 }
 
 /// How many partitions `topic` has.
@@ -259,12 +259,7 @@ pub fn load_positions_and_partition(
     data_topic: Option<&str>,
 ) -> Result<(BTreeMap<String, SourcePosition>, i32), KafkaGlueError> {
     let topic = &kafka.offsets_topic;
-    let consumer: BaseConsumer = base_config(kafka)
-        .set("group.id", "sluice-state-reader")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(KafkaGlueError::client(kafka, "consumer"))?;
+    let consumer = state_consumer(kafka)?;
     let count = partition_count(&consumer, topic)?;
     if count == 0 {
         // No offsets topic yet: nothing stored.
@@ -291,11 +286,8 @@ pub fn load_positions_and_partition(
         let partitions = (0..count).filter(|p| *p != own);
         read_positions(&consumer, topic, pipeline, partitions, &mut positions)?;
     }
-    // rdkafka's drop closes the consumer and polls until it is closed
-    // (100-200 ms): nobody needs to wait for that.
-    let _ = std::thread::Builder::new()
-        .name("sluice-state-reader-close".to_owned())
-        .spawn(move || drop(consumer));
+    // Closing takes 100-200 ms that nobody needs to wait for.
+    let _ = crate::kafka::drop_in_background(consumer, "sluice-state-reader-close");
     Ok((positions, own))
 }
 
@@ -382,13 +374,8 @@ pub async fn set_position(
         .map_err(KafkaGlueError::client(kafka, "producer"))?;
     let key = position_key(pipeline, partition);
     let value = serde_json::to_vec(offset).unwrap_or_default();
-    let own = tokio::task::block_in_place(|| {
-        let consumer: BaseConsumer = base_config(kafka)
-            .create()
-            .map_err(KafkaGlueError::client(kafka, "consumer"))?;
-        partition_count(&consumer, &kafka.offsets_topic)
-    })?;
-    let own = positions_partition(pipeline, own);
+    let partitions = crate::kafka::topic_partition_count(kafka, &kafka.offsets_topic, TIMEOUT)?;
+    let own = positions_partition(pipeline, partitions.unwrap_or(0) as i32);
     let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic)
         .key(&key)
         .payload(&value)

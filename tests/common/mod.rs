@@ -76,6 +76,18 @@ impl Services {
         command
     }
 
+    /// `sluice run <pipeline>` in the background, killed if the test ends
+    /// before it exits.
+    pub fn spawn_run(&self, pipeline: &Path) -> Running {
+        Running(Some(
+            self.sluice()
+                .arg("run")
+                .arg(pipeline)
+                .spawn()
+                .expect("spawn sluice run"),
+        ))
+    }
+
     pub async fn s3(&self) -> Client {
         let credentials = aws_sdk_s3::config::Credentials::new(
             &self.access_key,

@@ -187,21 +187,14 @@ async fn close_within(
     pipeline: &str,
     sink: &str,
 ) {
-    let (done, closed) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("sluice-consumer-close".to_owned())
-        .spawn(move || {
-            drop(consumer);
-            let _ = done.send(());
-        });
-    if spawned.is_err() {
+    let Some(closed) = crate::kafka::drop_in_background(consumer, "sluice-consumer-close") else {
         tracing::warn!(
             pipeline,
             sink,
-            "cannot start a thread to close the Kafka consumer; leaving it open"
+            "cannot start a thread to close the Kafka consumer; closed it here"
         );
         return;
-    }
+    };
     if tokio::time::timeout(limit, closed).await.is_err() {
         tracing::warn!(pipeline, sink, limit = ?limit, "the Kafka consumer did not leave its group in time; the broker will end its membership when its session times out");
     }
