@@ -224,6 +224,19 @@ fn offsets_partition_records(services: &Services, partition: i32) -> Vec<(String
     panic!("sluice-offsets/{partition} not read to its end within 30 s");
 }
 
+/// A pipeline `name` replaying the dataset's first `limit` rows to a
+/// one-partition topic `name`.
+fn first_rows(dir: &std::path::Path, name: &str, limit: u32) -> std::path::PathBuf {
+    write_pipeline(
+        dir,
+        &format!(
+            "name: {name}\ntopic: {{ name: {name}, partitions: 1 }}\n\
+             source:\n  type: csv_replay\n  path: {}\n  key_column: Index\n  limit: {limit}\n",
+            common::dataset().display()
+        ),
+    )
+}
+
 /// Writes a position record as an earlier version stored it: keyed, in
 /// `partition` of the offsets topic.
 fn store_keyed_position(
@@ -253,16 +266,7 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
 
     let services = Services::get();
     let dir = tempfile::tempdir().expect("tempdir");
-    let pipeline = |name: &str, limit: u32| {
-        write_pipeline(
-            dir.path(),
-            &format!(
-                "name: {name}\ntopic: {{ name: {name}, partitions: 1 }}\n\
-                 source:\n  type: csv_replay\n  path: {}\n  key_column: Index\n  limit: {limit}\n",
-                common::dataset().display()
-            ),
-        )
-    };
+    let pipeline = |name: &str, limit: u32| first_rows(dir.path(), name, limit);
     // A run stores its position in the pipeline's own partition only.
     let first = unique("own-partition");
     run_ok(services.sluice().arg("run").arg(pipeline(&first, 50)));
@@ -338,4 +342,103 @@ async fn positions_go_to_the_pipelines_own_partition_and_older_keyed_ones_are_fo
     store_keyed_position(&producer, elsewhere, &legacy_key, &value);
     run_ok(services.sluice().arg("run").arg(pipeline(&third, 100)));
     assert_eq!(services.topic_record_count(&third), 100);
+}
+
+/// A task that takes over reads its positions to the log end: a
+/// transaction another task left open in the pipeline's partition (its
+/// worker killed mid-commit) does not hide the positions committed after
+/// it. The resumed run waits until the transaction is aborted (here 3 s
+/// later, as the new owner of the killed worker's task would), then
+/// resumes from the last position. Reading only to the last stable offset
+/// resumed from an older one and sent 100 rows twice (as `scale_out` once
+/// saw).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_left_open_by_another_task_does_not_hide_later_positions() {
+    use connect_core::offsets::positions_partition;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use std::time::{Duration, Instant};
+    const T: Duration = Duration::from_secs(30);
+
+    let services = Services::get();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = unique("open-txn");
+    let pipeline = |limit: u32| first_rows(dir.path(), &name, limit);
+    let own = positions_partition(&name, 25);
+    let prefix = format!("[\"{name}\",");
+    let last_position = || {
+        offsets_partition_records(&services, own)
+            .into_iter()
+            .rfind(|(key, _)| key.starts_with(&prefix))
+            .expect("a stored position")
+    };
+    run_ok(services.sluice().arg("run").arg(pipeline(100)));
+    let (key, at_100) = last_position();
+    run_ok(services.sluice().arg("run").arg(pipeline(200)));
+    let (_, at_200) = last_position();
+    assert!(at_200.contains("\"line\":201"), "{at_200}");
+    assert_eq!(services.topic_record_count(&name), 200);
+
+    let task = |index: u32| -> BaseProducer {
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &services.kafka)
+            .set("transactional.id", format!("sluice-{name}-source-{index}"))
+            .create()
+            .expect("producer")
+    };
+    let send = |producer: &BaseProducer, key: &str, value: &str| {
+        producer
+            .send(
+                BaseRecord::to("sluice-offsets")
+                    .partition(own)
+                    .key(key)
+                    .payload(value),
+            )
+            .expect("enqueue");
+    };
+    // Task 0's owner commits the position after row 100 ...
+    let owner = task(0);
+    owner.init_transactions(T).expect("init");
+    owner.begin_transaction().expect("begin");
+    send(&owner, &key, &at_100);
+    owner.commit_transaction(T).expect("commit");
+    // ... task 7's worker is killed mid-commit: its transaction stays open ...
+    let killed = task(7);
+    killed.init_transactions(T).expect("init");
+    killed.begin_transaction().expect("begin");
+    let other = format!("[\"{name}\",{{\"file\":\"killed\"}}]");
+    send(&killed, &other, "{\"line\":7}");
+    killed.flush(T).expect("flush");
+    // ... and task 0's owner commits the position after row 200, and stops.
+    owner.begin_transaction().expect("begin");
+    send(&owner, &key, &at_200);
+    owner.commit_transaction(T).expect("commit");
+    drop(owner);
+
+    // Task 7's new owner starts 3 s after task 0's: it aborts the open
+    // transaction (its `init_transactions` fences the killed copy).
+    let new_owner = task(7);
+    let takeover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        new_owner
+            .init_transactions(T)
+            .expect("fence the killed copy");
+        drop(killed);
+    });
+    let started = Instant::now();
+    let run = run_ok(services.sluice().arg("run").arg(pipeline(300)));
+    takeover.join().expect("takeover");
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        services.topic_record_count(&name),
+        300,
+        "the run resumed after row 200 (not 100):\n{log}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the run waited for the open transaction"
+    );
+    assert!(
+        log.contains("waiting for a transaction left open"),
+        "the wait is logged:\n{log}"
+    );
 }

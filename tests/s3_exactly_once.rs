@@ -14,9 +14,6 @@ use aws_sdk_s3::Client;
 use common::{
     cell_text, read_csv, run_ok, stock_pipeline, unique, write_pipeline, Running, Services,
 };
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 
 /// The objects, checking that every one is under `topics/<topic>/` (the
 /// sink leaves nothing else in the bucket).
@@ -280,31 +277,6 @@ fn committed_total(services: &Services, group: &str, topic: &str, partitions: i3
     services.committed(group, topic, partitions).values().sum()
 }
 
-/// Deletes the consumer group (retrying while its last member leaves).
-async fn delete_group(services: &Services, group: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &services.kafka)
-        .create()
-        .expect("admin client");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let results = admin
-            .delete_groups(&[group], &AdminOptions::new())
-            .await
-            .expect("delete groups");
-        match &results[0] {
-            Ok(_) => return,
-            Err((_, code)) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "cannot delete group {group}: {code:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-}
-
 /// Runs the sink-only pipeline until it has committed every record, then stops it.
 async fn land_all_and_stop(
     services: &Services,
@@ -380,7 +352,7 @@ async fn rerun_from_zero_adds_no_duplicates(conditional_writes: &str) {
     assert!(counts.values().all(|&n| n == 1));
 
     // From offset 0 again, cutting objects at other points.
-    delete_group(&services, &group).await;
+    services.delete_group(&group).await;
     assert_eq!(committed_total(&services, &group, &name, 3), 0);
     let second_dir = tempfile::tempdir().expect("tempdir");
     let second = write_pipeline(second_dir.path(), &sink_only(37, "2s"));

@@ -18,6 +18,13 @@ use crate::error::ConnectorError;
 /// A Kafka operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaGlueError {
+    /// The cluster's metadata shows no partition of a topic that must
+    /// exist (it was just checked or created): retried.
+    #[error("topic `{topic}` has no partitions in the cluster's metadata; it is missing or the broker is not answering")]
+    NoPartitions {
+        /// The topic.
+        topic: String,
+    },
     /// A client could not be created from the settings.
     #[error("cannot create a Kafka {role} for {bootstrap}: {source}; check `kafka.properties` and `kafka.{role}`")]
     Client {
@@ -87,7 +94,7 @@ impl KafkaGlueError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Client { .. } | Self::Security { .. } => false,
-            Self::Topic { .. } => true,
+            Self::Topic { .. } | Self::NoPartitions { .. } => true,
             Self::Call { source, .. } => is_transient(source),
         }
     }

@@ -10,9 +10,22 @@
 //! Sluice writes every position of a pipeline to one partition, chosen by a
 //! hash of the pipeline's name ([`positions_partition`]); a task reads only
 //! that partition when it starts. That is 1/25th of the reading, and a
-//! transaction left open by another pipeline killed mid-commit (which
-//! holds back `read_committed` readers of its partition until the broker
-//! aborts it, up to a minute) no longer stalls every pipeline's start.
+//! transaction left open by another pipeline killed mid-commit no longer
+//! stalls every pipeline's start.
+//!
+//! # Reading to the log end
+//!
+//! State is read `read_committed`, up to each partition's *log end* (high
+//! watermark) taken from a `read_uncommitted` client. A `read_committed`
+//! client's own end offsets are the *last stable offset*: the start of the
+//! oldest transaction still open. Reading up to that would stop, without a
+//! word, before every commit made after a transaction that another task
+//! (of a worker killed mid-commit) left open, and a task taking over
+//! would resume from an older position and send rows again (it happened in
+//! `tests/scale_out.rs`: 1,088 rows twice). Reading to the log end waits
+//! at the open transaction instead, until it commits or aborts: the new
+//! owner of the killed worker's task aborts it when it starts (its
+//! `init_transactions`), or the broker does at `transaction.timeout.ms`.
 //! Positions stored by earlier versions (keyed, in any partition) are
 //! still found: a pipeline with no record in its own partition reads them
 //! all once.
@@ -126,10 +139,15 @@ fn read_partitions_to_end(
     consumer
         .assign(&assignment)
         .map_err(|e| KafkaGlueError::call(topic, "cannot read the topic", e))?;
-    let deadline = std::time::Instant::now() + TIMEOUT;
+    let started = std::time::Instant::now();
+    let deadline = started + TIMEOUT;
+    let mut said_waiting = false;
     while !ends.is_empty() {
         if std::time::Instant::now() > deadline {
-            return Err(error("timed out reading the topic to its end".to_owned()));
+            return Err(error(format!(
+                "timed out reading the topic to its end (partitions {:?}); a transaction left open there (by a worker killed mid-commit) holds readers back until the new owner of its task starts or the broker aborts it (`transaction.timeout.ms`, a minute by default)",
+                ends.keys().collect::<Vec<_>>()
+            )));
         }
         let Some(message) = consumer.poll(Duration::from_millis(20)) else {
             // Transaction markers can end a partition: check positions too.
@@ -140,6 +158,9 @@ fn read_partitions_to_end(
                     {
                         if position >= *end {
                             ends.remove(&element.partition());
+                        } else if !said_waiting && started.elapsed() > Duration::from_secs(2) {
+                            said_waiting = true;
+                            tracing::info!(topic = %topic, partition = element.partition(), position, end = *end, "waiting for a transaction left open in the partition to commit or abort before reading on");
                         }
                     }
                 }
@@ -168,16 +189,26 @@ fn read_partitions_to_end(
 pub(crate) type Watermarks = BTreeMap<i32, (i64, i64)>;
 
 /// A consumer for reading the state topic `topic` whole (`read_committed`,
-/// no group offsets of its own), and the `(low, high)` watermarks of each of
-/// its partitions.
+/// no group offsets of its own), and the `(low, log end)` watermarks of
+/// each of its partitions (see "Reading to the log end").
 pub(crate) fn state_reader(
     kafka: &KafkaConfig,
     topic: &str,
 ) -> Result<(BaseConsumer, Watermarks), KafkaGlueError> {
     let consumer = state_consumer(kafka)?;
-    let partitions = partition_count(&consumer, topic)?;
-    let watermarks = watermarks(&consumer, topic, 0..partitions)?;
+    let probe = end_probe(kafka)?;
+    let partitions = partition_count(&probe, topic)?;
+    let watermarks = watermarks(&probe, topic, 0..partitions)?;
     Ok((consumer, watermarks))
+}
+
+/// A client whose watermarks are the log ends (`read_uncommitted`), not the
+/// last stable offsets a `read_committed` client gets.
+fn end_probe(kafka: &KafkaConfig) -> Result<BaseConsumer, KafkaGlueError> {
+    base_config(kafka)
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(KafkaGlueError::client(kafka, "consumer"))
 }
 
 /// A consumer that reads state topics by assignment (`read_committed`, no
@@ -248,7 +279,12 @@ pub fn load_positions(
     pipeline: &str,
     topic: Option<&str>,
 ) -> Result<BTreeMap<String, SourcePosition>, KafkaGlueError> {
-    load_positions_and_partition(kafka, pipeline, topic).map(|(positions, _)| positions)
+    match load_positions_and_partition(kafka, pipeline, topic) {
+        Ok((positions, _)) => Ok(positions),
+        // No offsets topic yet: nothing stored.
+        Err(KafkaGlueError::NoPartitions { .. }) => Ok(BTreeMap::new()),
+        Err(error) => Err(error),
+    }
 }
 
 /// [`load_positions`], and the partition of the offsets topic where the
@@ -260,14 +296,19 @@ pub fn load_positions_and_partition(
 ) -> Result<(BTreeMap<String, SourcePosition>, i32), KafkaGlueError> {
     let topic = &kafka.offsets_topic;
     let consumer = state_consumer(kafka)?;
-    let count = partition_count(&consumer, topic)?;
+    let probe = end_probe(kafka)?;
+    let count = partition_count(&probe, topic)?;
     if count == 0 {
-        // No offsets topic yet: nothing stored.
-        return Ok((BTreeMap::new(), 0));
+        // Missing, or the metadata came back without it (a broker in
+        // trouble): never "nothing stored", which would start over and
+        // write positions where they are not read.
+        return Err(KafkaGlueError::NoPartitions {
+            topic: topic.to_owned(),
+        });
     }
     let own = positions_partition(pipeline, count);
     let mut positions = BTreeMap::new();
-    let found = read_positions(&consumer, topic, pipeline, [own], &mut positions)?;
+    let found = read_positions(&consumer, &probe, topic, pipeline, [own], &mut positions)?;
     let written = || -> Result<bool, KafkaGlueError> {
         let Some(data_topic) = data_topic else {
             return Ok(true);
@@ -277,24 +318,34 @@ pub fn load_positions_and_partition(
         if crate::kafka::created_by_this_process(data_topic) {
             return Ok(false);
         }
-        let partitions = partition_count(&consumer, data_topic)?;
-        let marks = watermarks(&consumer, data_topic, 0..partitions)?;
+        let partitions = partition_count(&probe, data_topic)?;
+        let marks = watermarks(&probe, data_topic, 0..partitions)?;
         Ok(marks.values().any(|(_, high)| *high > 0))
     };
     if !found && written()? {
         // Positions stored before they went to one partition per pipeline.
         let partitions = (0..count).filter(|p| *p != own);
-        read_positions(&consumer, topic, pipeline, partitions, &mut positions)?;
+        read_positions(
+            &consumer,
+            &probe,
+            topic,
+            pipeline,
+            partitions,
+            &mut positions,
+        )?;
     }
     // Closing takes 100-200 ms that nobody needs to wait for.
     let _ = crate::kafka::drop_in_background(consumer, "sluice-state-reader-close");
+    let _ = crate::kafka::drop_in_background(probe, "sluice-state-probe-close");
     Ok((positions, own))
 }
 
-/// Folds `pipeline`'s position records in `partitions` into `positions`;
-/// whether there was any (a tombstone counts).
+/// Folds `pipeline`'s position records in `partitions` into `positions`
+/// (read with `consumer` up to the log ends `probe` gives); whether there
+/// was any (a tombstone counts).
 fn read_positions(
     consumer: &BaseConsumer,
+    probe: &BaseConsumer,
     topic: &str,
     pipeline: &str,
     partitions: impl IntoIterator<Item = i32>,
@@ -302,7 +353,7 @@ fn read_positions(
 ) -> Result<bool, KafkaGlueError> {
     let prefix = format!("[{}", serde_json::to_string(pipeline).unwrap_or_default());
     let mut found = false;
-    let marks = watermarks(consumer, topic, partitions)?;
+    let marks = watermarks(probe, topic, partitions)?;
     read_partitions_to_end(consumer, topic, marks, |key, payload| {
         if !key.starts_with(prefix.as_bytes()) {
             return;
@@ -345,7 +396,11 @@ fn read_positions(
 /// starts from the beginning next time. Returns how many were cleared.
 pub async fn reset_positions(kafka: &KafkaConfig, pipeline: &str) -> Result<usize, KafkaGlueError> {
     let (positions, own) =
-        tokio::task::block_in_place(|| load_positions_and_partition(kafka, pipeline, None))?;
+        match tokio::task::block_in_place(|| load_positions_and_partition(kafka, pipeline, None)) {
+            Ok(loaded) => loaded,
+            Err(KafkaGlueError::NoPartitions { .. }) => return Ok(0),
+            Err(error) => return Err(error),
+        };
     let producer: rdkafka::producer::FutureProducer = crate::kafka::producer_config(kafka)
         .create()
         .map_err(KafkaGlueError::client(kafka, "producer"))?;
@@ -374,8 +429,13 @@ pub async fn set_position(
         .map_err(KafkaGlueError::client(kafka, "producer"))?;
     let key = position_key(pipeline, partition);
     let value = serde_json::to_vec(offset).unwrap_or_default();
-    let partitions = crate::kafka::topic_partition_count(kafka, &kafka.offsets_topic, TIMEOUT)?;
-    let own = positions_partition(pipeline, partitions.unwrap_or(0) as i32);
+    ensure_offsets_topic(kafka).await?;
+    let partitions = crate::kafka::topic_partition_count(kafka, &kafka.offsets_topic, TIMEOUT)?
+        .filter(|&count| count > 0)
+        .ok_or_else(|| KafkaGlueError::NoPartitions {
+            topic: kafka.offsets_topic.clone(),
+        })?;
+    let own = positions_partition(pipeline, partitions as i32);
     let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&kafka.offsets_topic)
         .key(&key)
         .payload(&value)

@@ -145,6 +145,33 @@ impl Services {
             .collect()
     }
 
+    /// Deletes consumer group `group` (retrying while its last member leaves).
+    pub async fn delete_group(&self, group: &str) {
+        use rdkafka::admin::{AdminClient, AdminOptions};
+        use rdkafka::client::DefaultClientContext;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .create()
+            .expect("admin client");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let results = admin
+                .delete_groups(&[group], &AdminOptions::new())
+                .await
+                .expect("delete groups");
+            match &results[0] {
+                Ok(_) => return,
+                Err((_, code)) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "cannot delete group {group}: {code:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
     fn try_topic_record_count(&self, topic: &str) -> Result<i64, rdkafka::error::KafkaError> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.kafka)

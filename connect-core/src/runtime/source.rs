@@ -387,7 +387,9 @@ pub async fn run_task(
     if transactional {
         // Fence any other copy of this task (a worker that lost the task
         // without knowing yet) *before* reading the positions: from here on
-        // no other copy can commit, so the positions read are final.
+        // no other copy can commit, so this task's positions are final.
+        // (Other tasks' transactions left open in the same partition are
+        // waited for: positions are read to the log end, see `offsets`.)
         tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))
             .map_err(|e| writer.produce_error(format!("cannot start a Kafka transaction: {e}")))?;
     }

@@ -41,6 +41,7 @@ use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition, Valu
 use crate::config::S3JsonConfig;
 use crate::encoding::Encoding;
 use crate::partitioner::Partitioner;
+use crate::spool::{Body, SpoolWriter, Spooled};
 
 /// How keys are built: prefix and encoding (the extension).
 #[derive(Debug, Clone)]
@@ -104,15 +105,33 @@ pub fn after_conflict(records: &[(i64, usize)], existing_last: i64) -> AfterConf
     }
 }
 
-/// A closed object: its uncompressed body, the offset and end byte of each
-/// record, and how many leading records are already in the bucket (in an
-/// object an earlier run wrote).
+/// A closed object: its uncompressed body (in memory, or on disk when it
+/// outgrew `multipart_threshold`), the offset and end byte of each record,
+/// and how many leading records are already in the bucket (in an object an
+/// earlier run wrote).
 #[derive(Debug, Clone)]
 pub struct ClosedObject {
-    body: Bytes,
-    records: Arc<Vec<(i64, usize)>>,
+    body: ClosedBody,
     start: usize,
-    start_byte: usize,
+    start_byte: u64,
+    /// Offset of the record at `start`.
+    first: i64,
+}
+
+#[derive(Debug, Clone)]
+enum ClosedBody {
+    Memory {
+        body: Bytes,
+        records: Arc<Vec<(i64, usize)>>,
+    },
+    Spooled(Arc<Spooled>),
+}
+
+fn spool_error(what: &str, error: std::io::Error) -> ConnectorError {
+    ConnectorError::fatal_caused_by(
+        format!("{what} (a large object's file in `spool_dir`); check that directory's free space and permissions, or set `spool_dir`"),
+        error,
+    )
 }
 
 impl ClosedObject {
@@ -120,59 +139,123 @@ impl ClosedObject {
     pub fn new(body: Bytes, records: Vec<(i64, usize)>) -> Self {
         debug_assert!(!records.is_empty());
         Self {
-            body,
-            records: Arc::new(records),
+            first: records[0].0,
+            body: ClosedBody::Memory {
+                body,
+                records: Arc::new(records),
+            },
             start: 0,
             start_byte: 0,
         }
     }
 
+    /// An object on disk.
+    pub fn spooled(spooled: Spooled) -> Self {
+        Self {
+            first: spooled.first_offset(),
+            body: ClosedBody::Spooled(Arc::new(spooled)),
+            start: 0,
+            start_byte: 0,
+        }
+    }
+
+    fn count(&self) -> usize {
+        match &self.body {
+            ClosedBody::Memory { records, .. } => records.len(),
+            ClosedBody::Spooled(spooled) => spooled.count(),
+        }
+    }
+
     /// Offset of the first record still to upload.
     pub fn first_offset(&self) -> i64 {
-        self.records[self.start].0
+        self.first
     }
 
     /// Offset of the last record.
     pub fn last_offset(&self) -> i64 {
-        self.records[self.records.len() - 1].0
+        match &self.body {
+            ClosedBody::Memory { records, .. } => records[records.len() - 1].0,
+            ClosedBody::Spooled(spooled) => spooled.last_offset(),
+        }
     }
 
     /// Records still to upload.
     pub fn len(&self) -> usize {
-        self.records.len() - self.start
+        self.count() - self.start
     }
 
     /// Whether every record is already in the bucket.
     pub fn is_empty(&self) -> bool {
-        self.start >= self.records.len()
+        self.start >= self.count()
+    }
+
+    /// Bytes of the object held in memory.
+    pub fn in_memory(&self) -> usize {
+        match &self.body {
+            ClosedBody::Memory { body, .. } => body.len(),
+            ClosedBody::Spooled(_) => 0,
+        }
+    }
+
+    /// Whether the body is on disk.
+    pub fn is_spooled(&self) -> bool {
+        matches!(self.body, ClosedBody::Spooled(_))
     }
 
     /// The uncompressed body of the records still to upload.
-    pub fn body(&self) -> Bytes {
-        self.body.slice(self.start_byte..)
+    pub fn body(&self) -> Body {
+        match &self.body {
+            ClosedBody::Memory { body, .. } => Body::Memory(body.slice(self.start_byte as usize..)),
+            ClosedBody::Spooled(spooled) => Body::Spooled(spooled.body_from(self.start_byte)),
+        }
     }
 
-    /// Offsets of the records still to upload.
-    pub fn offsets(&self) -> impl Iterator<Item = i64> + '_ {
-        self.records[self.start..].iter().map(|&(o, _)| o)
+    /// How many of the records still to upload have offsets up to `last`.
+    pub fn records_through(&self, last: i64) -> ConnectorResult<usize> {
+        let through = match &self.body {
+            ClosedBody::Memory { records, .. } => records.partition_point(|&(o, _)| o <= last),
+            ClosedBody::Spooled(spooled) => spooled
+                .count_through(last)
+                .map_err(|e| spool_error("cannot read a record index", e))?,
+        };
+        Ok(through.saturating_sub(self.start))
     }
 
     /// Drops the records an existing object holds (offsets up to `existing_last`);
     /// returns how many were dropped.
-    pub fn skip_through(&mut self, existing_last: i64) -> usize {
+    pub fn skip_through(&mut self, existing_last: i64) -> ConnectorResult<usize> {
         let before = self.start;
-        match after_conflict(&self.records, existing_last) {
-            AfterConflict::AllThere => {
-                self.start = self.records.len();
-                self.start_byte = self.body.len();
+        match &self.body {
+            ClosedBody::Memory { body, records } => match after_conflict(records, existing_last) {
+                AfterConflict::AllThere => {
+                    self.start = records.len();
+                    self.start_byte = body.len() as u64;
+                }
+                AfterConflict::Remainder {
+                    index,
+                    byte,
+                    first_offset,
+                } if index > self.start => {
+                    self.start = index;
+                    self.start_byte = byte as u64;
+                    self.first = first_offset;
+                }
+                AfterConflict::Remainder { .. } => {}
+            },
+            ClosedBody::Spooled(spooled) => {
+                let read = |e| spool_error("cannot read a record index", e);
+                let index = spooled.count_through(existing_last).map_err(read)?;
+                if index >= spooled.count() {
+                    self.start = spooled.count();
+                    self.start_byte = spooled.len();
+                } else if index > self.start {
+                    self.start = index;
+                    self.start_byte = spooled.record(index - 1).map_err(read)?.1;
+                    self.first = spooled.record(index).map_err(read)?.0;
+                }
             }
-            AfterConflict::Remainder { index, byte, .. } if index > self.start => {
-                self.start = index;
-                self.start_byte = byte;
-            }
-            AfterConflict::Remainder { .. } => {}
         }
-        self.start - before
+        Ok(self.start - before)
     }
 }
 
@@ -221,9 +304,40 @@ pub struct ChainOutcome {
 
 #[derive(Debug)]
 struct OpenObject {
+    /// The lines, while in memory; once spooled, the line being written.
     body: Vec<u8>,
+    /// `(offset, end byte)` of each record, while in memory.
     records: Vec<(i64, usize)>,
     opened: Instant,
+    /// Lines and records once the object outgrew `multipart_threshold`.
+    spool: Option<SpoolWriter>,
+}
+
+impl OpenObject {
+    fn new(body: Vec<u8>, opened: Instant) -> Self {
+        Self {
+            body,
+            records: Vec::new(),
+            opened,
+            spool: None,
+        }
+    }
+
+    fn first_offset(&self) -> Option<i64> {
+        match &self.spool {
+            Some(spool) => Some(spool.first_offset()),
+            None => self.records.first().map(|r| r.0),
+        }
+    }
+
+    /// Bytes of records held in memory (none once on disk: what it holds
+    /// then is its write buffers, `SPOOLING_OBJECT_MEMORY`).
+    fn in_memory(&self) -> usize {
+        match &self.spool {
+            Some(_) => 0,
+            None => self.body.len(),
+        }
+    }
 }
 
 /// Everything the batcher holds for one Kafka partition.
@@ -240,12 +354,17 @@ struct PartitionState {
 }
 
 impl PartitionState {
-    fn close(&mut self, path: &str) {
+    fn close(&mut self, path: &str) -> ConnectorResult<()> {
         if let Some(object) = self.open.remove(path) {
-            if object.records.is_empty() {
-                return;
-            }
-            let closed = ClosedObject::new(object.body.into(), object.records);
+            let closed = match object.spool {
+                Some(spool) => ClosedObject::spooled(
+                    spool
+                        .finish()
+                        .map_err(|e| spool_error("cannot finish writing an object", e))?,
+                ),
+                None if object.records.is_empty() => return Ok(()),
+                None => ClosedObject::new(object.body.into(), object.records),
+            };
             match self.queued.get_mut(path) {
                 Some(queue) => queue.push_back(closed),
                 None => {
@@ -254,6 +373,7 @@ impl PartitionState {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -271,6 +391,9 @@ pub struct ObjectBatcher {
     buffered: usize,
     /// `memory_budget`.
     budget: usize,
+    /// `spool_dir` and `multipart_threshold`.
+    spool_dir: Arc<std::path::PathBuf>,
+    spool_threshold: usize,
 }
 
 impl ObjectBatcher {
@@ -291,6 +414,8 @@ impl ObjectBatcher {
             partitions: BTreeMap::new(),
             buffered: 0,
             budget: usize::try_from(config.memory_budget.0).unwrap_or(usize::MAX),
+            spool_dir: Arc::new(config.spool_dir()),
+            spool_threshold: usize::try_from(config.multipart_threshold.0).unwrap_or(usize::MAX),
         })
     }
 
@@ -349,14 +474,9 @@ impl ObjectBatcher {
             None => self.partitions.entry(tp.clone()).or_default(),
         };
         if !state.open.contains_key(&path) {
-            state.open.insert(
-                path.clone(),
-                OpenObject {
-                    body: Vec::new(),
-                    records: Vec::new(),
-                    opened: now,
-                },
-            );
+            state
+                .open
+                .insert(path.clone(), OpenObject::new(Vec::new(), now));
         }
         let object = state.open.get_mut(&path).expect("just inserted");
         let before = object.body.len();
@@ -368,6 +488,34 @@ impl ObjectBatcher {
             ));
         }
         object.body.push(b'\n');
+        if let Some(spool) = object.spool.as_mut() {
+            // On disk: `body` holds just this line.
+            let line = std::mem::take(&mut object.body);
+            let over = self
+                .max_bytes
+                .is_some_and(|max| spool.len() + line.len() as u64 > max as u64);
+            let full = if over {
+                state.close(&path)?;
+                self.buffered += line.len();
+                let mut next = OpenObject::new(line, now);
+                next.records.push((offset, next.body.len()));
+                state.open.insert(path.clone(), next);
+                self.flush_size <= 1
+            } else {
+                spool
+                    .append(&line, offset)
+                    .map_err(|e| spool_error("cannot write a record", e))?;
+                object.body = line;
+                object.body.clear();
+                spool.count() as u64 >= self.flush_size
+                    || self.max_bytes.is_some_and(|max| spool.len() >= max as u64)
+            };
+            state.written_to = Some(offset + 1);
+            if full {
+                state.close(&path)?;
+            }
+            return Ok(());
+        }
         self.buffered += object.body.len() - before;
         if self
             .max_bytes
@@ -376,15 +524,8 @@ impl ObjectBatcher {
             // The record would take the object past `max_object_bytes`:
             // close the object without it and start the next one with it.
             let line = object.body.split_off(before);
-            state.close(&path);
-            state.open.insert(
-                path.clone(),
-                OpenObject {
-                    body: line,
-                    records: Vec::new(),
-                    opened: now,
-                },
-            );
+            state.close(&path)?;
+            state.open.insert(path.clone(), OpenObject::new(line, now));
         }
         let object = state.open.get_mut(&path).expect("open object");
         object.records.push((offset, object.body.len()));
@@ -392,7 +533,16 @@ impl ObjectBatcher {
             || self.max_bytes.is_some_and(|max| object.body.len() >= max);
         state.written_to = Some(offset + 1);
         if full {
-            state.close(&path);
+            state.close(&path)?;
+        } else if object.body.len() > self.spool_threshold {
+            // Too large for memory: the object goes on growing on disk.
+            let spool = SpoolWriter::create(self.spool_dir.clone(), &object.body, &object.records)
+                .map_err(|e| spool_error("cannot move an object to disk", e))?;
+            self.buffered -= object.body.len();
+            object.body = Vec::new();
+            object.records = Vec::new();
+            object.spool = Some(spool);
+            tracing::debug!(partition = %tp, path = %path, dir = %self.spool_dir.display(), "object moved to disk");
         }
         Ok(())
     }
@@ -407,10 +557,11 @@ impl ObjectBatcher {
         self.buffered
     }
 
-    /// Closes the largest open objects until the open ones hold at most
+    /// Closes the largest open objects in memory until those hold at most
     /// half the budget; returns how many it closed. (Uploading what is
-    /// closed then brings the sink well under its budget.)
-    pub fn close_largest(&mut self) -> usize {
+    /// closed then brings the sink well under its budget.) Objects on disk
+    /// are left to grow.
+    pub fn close_largest(&mut self) -> ConnectorResult<usize> {
         let mut sizes: Vec<(usize, TopicPartition, String)> = self
             .partitions
             .iter()
@@ -418,7 +569,8 @@ impl ObjectBatcher {
                 state
                     .open
                     .iter()
-                    .map(move |(path, o)| (o.body.len(), tp.clone(), path.clone()))
+                    .filter(|(_, o)| o.in_memory() > 0)
+                    .map(move |(path, o)| (o.in_memory(), tp.clone(), path.clone()))
             })
             .collect();
         let mut open: usize = sizes.iter().map(|(size, _, _)| size).sum();
@@ -429,16 +581,16 @@ impl ObjectBatcher {
                 break;
             }
             if let Some(state) = self.partitions.get_mut(&tp) {
-                state.close(&path);
+                state.close(&path)?;
                 open -= size;
                 closed += 1;
             }
         }
-        closed
+        Ok(closed)
     }
 
     /// Closes every open object (`All`) or those at least `rotate_interval` old (`Due`).
-    pub fn close_due(&mut self, mode: FlushMode, now: Instant) {
+    pub fn close_due(&mut self, mode: FlushMode, now: Instant) -> ConnectorResult<()> {
         for state in self.partitions.values_mut() {
             let due: Vec<String> = state
                 .open
@@ -450,9 +602,10 @@ impl ObjectBatcher {
                 .map(|(path, _)| path.clone())
                 .collect();
             for path in &due {
-                state.close(path);
+                state.close(path)?;
             }
         }
+        Ok(())
     }
 
     /// When the oldest open object reaches `rotate_interval`.
@@ -492,7 +645,7 @@ impl ObjectBatcher {
         };
         if let Some(queue) = state.queued.get_mut(&outcome.path) {
             for object in queue.drain(..outcome.done.min(queue.len())) {
-                self.buffered = self.buffered.saturating_sub(object.body.len());
+                self.buffered = self.buffered.saturating_sub(object.in_memory());
             }
             if queue.is_empty() {
                 state.queued.remove(&outcome.path);
@@ -525,11 +678,7 @@ impl ObjectBatcher {
             let Some(written_to) = state.written_to else {
                 continue;
             };
-            let open = state
-                .open
-                .values()
-                .filter_map(|o| o.records.first())
-                .map(|r| r.0);
+            let open = state.open.values().filter_map(OpenObject::first_offset);
             let queued = state
                 .queued
                 .values()
@@ -555,8 +704,8 @@ impl ObjectBatcher {
     pub fn revoke(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
             if let Some(state) = self.partitions.remove(tp) {
-                let open = state.open.values().map(|o| o.body.len());
-                let queued = state.queued.values().flatten().map(|o| o.body.len());
+                let open = state.open.values().map(OpenObject::in_memory);
+                let queued = state.queued.values().flatten().map(ClosedObject::in_memory);
                 let held: usize = open.chain(queued).sum();
                 self.buffered = self.buffered.saturating_sub(held);
             }
@@ -628,6 +777,9 @@ pub(crate) mod tests {
             partitioner: PartitionerConfig::default(),
             max_object_bytes: None,
             memory_budget: crate::config::ByteSize(64 << 20),
+            multipart_threshold: crate::config::ByteSize(16 << 20),
+            part_size: crate::config::ByteSize(8 << 20),
+            spool_dir: None,
             compression: Compression::None,
             format: Default::default(),
             parquet: Default::default(),
@@ -700,13 +852,13 @@ pub(crate) mod tests {
                 passed.encoded_value = passed.value.take().map(|v| serde_json::to_vec(&v).unwrap());
                 encoded.append(&passed, now).unwrap();
             }
-            decoded.close_due(FlushMode::All, now);
-            encoded.close_due(FlushMode::All, now);
+            decoded.close_due(FlushMode::All, now).unwrap();
+            encoded.close_due(FlushMode::All, now).unwrap();
             let objects = |batcher: &ObjectBatcher| {
                 batcher
                     .queued_objects()
                     .into_iter()
-                    .map(|(key, object)| (key, object.body()))
+                    .map(|(key, object)| (key, object.body().bytes()))
                     .collect::<Vec<_>>()
             };
             assert!(!objects(&decoded).is_empty());
@@ -722,6 +874,40 @@ pub(crate) mod tests {
         let mut tombstone = record(0, 0);
         tombstone.value = None;
         assert!(batcher.append(&tombstone, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn an_object_past_the_threshold_grows_on_disk_and_holds_the_same_lines() {
+        let in_memory = config(1000, 600);
+        let mut spooling = in_memory.clone();
+        spooling.multipart_threshold = ByteSize(100);
+        let mut a = ObjectBatcher::new(&in_memory).unwrap();
+        let mut b = ObjectBatcher::new(&spooling).unwrap();
+        let now = Instant::now();
+        for offset in 5..55 {
+            a.append(&record(0, offset), now).unwrap();
+            b.append(&record(0, offset), now).unwrap();
+        }
+        assert!(a.buffered() > 1000, "{}", a.buffered());
+        assert_eq!(b.buffered(), 0, "the records are on disk");
+        assert_eq!(a.durable_offsets(), b.durable_offsets());
+        assert_eq!(b.durable_offsets()[&tp(0)], 5);
+        a.close_due(FlushMode::All, now).unwrap();
+        b.close_due(FlushMode::All, now).unwrap();
+        let (mut a, mut b) = (a.queued_objects(), b.queued_objects());
+        assert_eq!((a.len(), b.len()), (1, 1));
+        let ((a_key, a), (b_key, b)) = (&mut a[0], &mut b[0]);
+        assert_eq!(a_key, b_key);
+        assert!(b.is_spooled() && !a.is_spooled());
+        assert_eq!((b.first_offset(), b.last_offset(), b.len()), (5, 54, 50));
+        assert_eq!(b.body().bytes(), a.body().bytes());
+        assert_eq!(b.records_through(24).unwrap(), 20);
+        assert_eq!(b.skip_through(24).unwrap(), 20);
+        assert_eq!(a.skip_through(24).unwrap(), 20);
+        assert_eq!((b.first_offset(), b.len()), (25, 30));
+        assert_eq!(b.body().bytes(), a.body().bytes());
+        assert_eq!(b.skip_through(99).unwrap(), 30);
+        assert!(b.is_empty() && b.body().is_empty());
     }
 
     #[test]
@@ -759,7 +945,7 @@ pub(crate) mod tests {
         );
         let (_, first) = &batcher.queued_objects()[0];
         assert_eq!(
-            first.body().as_ref(),
+            first.body().bytes().as_ref(),
             b"{\"n\":10,\"k\":\"a\",\"x\":0.0}\n{\"n\":11,\"k\":\"a\",\"x\":0.0}\n{\"n\":12,\"k\":\"a\",\"x\":0.0}\n"
         );
         assert_eq!(
@@ -777,7 +963,7 @@ pub(crate) mod tests {
             batcher.durable_offsets(),
             [(tp(0), 16), (tp(1), 0)].into_iter().collect()
         );
-        batcher.close_due(FlushMode::All, now);
+        batcher.close_due(FlushMode::All, now).unwrap();
         batcher.drop_queued();
         assert_eq!(
             batcher.durable_offsets(),
@@ -798,9 +984,11 @@ pub(crate) mod tests {
             .append(&record(1, 1), start + Duration::from_secs(9))
             .unwrap();
         assert_eq!(batcher.due_at(), Some(start + Duration::from_secs(60)));
-        batcher.close_due(FlushMode::Due, start + Duration::from_secs(60));
+        batcher
+            .close_due(FlushMode::Due, start + Duration::from_secs(60))
+            .unwrap();
         assert_eq!(batcher.due_at(), Some(start + Duration::from_secs(65)));
-        batcher.close_due(FlushMode::All, start);
+        batcher.close_due(FlushMode::All, start).unwrap();
         assert_eq!(batcher.due_at(), None);
     }
 
@@ -812,14 +1000,20 @@ pub(crate) mod tests {
         batcher
             .append(&record(1, 0), start + Duration::from_secs(3))
             .unwrap();
-        batcher.close_due(FlushMode::Due, start + Duration::from_secs(4));
+        batcher
+            .close_due(FlushMode::Due, start + Duration::from_secs(4))
+            .unwrap();
         assert!(!batcher.has_queued(), "closed before its interval");
-        batcher.close_due(FlushMode::Due, start + Duration::from_secs(5));
+        batcher
+            .close_due(FlushMode::Due, start + Duration::from_secs(5))
+            .unwrap();
         assert_eq!(
             keys(&batcher),
             ["topics/t/partition=0/t+0+00000000000000000000.json"]
         );
-        batcher.close_due(FlushMode::Due, start + Duration::from_secs(8));
+        batcher
+            .close_due(FlushMode::Due, start + Duration::from_secs(8))
+            .unwrap();
         assert_eq!(keys(&batcher).len(), 2);
         assert_eq!(batcher.open_count(), 0);
     }
@@ -837,7 +1031,7 @@ pub(crate) mod tests {
         let objects = batcher.queued_objects();
         let sizes: Vec<(i64, usize)> = objects
             .iter()
-            .map(|(_, o)| (o.first_offset(), o.body().len()))
+            .map(|(_, o)| (o.first_offset(), o.body().len() as usize))
             .collect();
         // 10,11 (50 bytes; a third line would make 75) then 12,13; 14 still open.
         assert_eq!(sizes, [(10, 50), (12, 50)]);
@@ -891,7 +1085,7 @@ pub(crate) mod tests {
             [(tp(0), 5)].into_iter().collect()
         );
         batcher.append(&keyed(0, 10, "y"), now).unwrap();
-        batcher.close_due(FlushMode::All, now);
+        batcher.close_due(FlushMode::All, now).unwrap();
         assert_eq!(
             keys(&batcher),
             [
@@ -916,7 +1110,7 @@ pub(crate) mod tests {
             batcher.durable_offsets(),
             [(tp(0), 0)].into_iter().collect()
         );
-        batcher.close_due(FlushMode::All, now);
+        batcher.close_due(FlushMode::All, now).unwrap();
         batcher.drop_queued();
         assert_eq!(
             batcher.durable_offsets(),
@@ -959,11 +1153,15 @@ pub(crate) mod tests {
             Bytes::from_static(b"l10\nl12\nl15\n"),
             vec![(10, 4), (12, 8), (15, 12)],
         );
-        assert_eq!(object.skip_through(11), 1);
+        assert_eq!(object.skip_through(11).unwrap(), 1);
         assert_eq!((object.first_offset(), object.len()), (12, 2));
-        assert_eq!(object.body().as_ref(), b"l12\nl15\n");
-        assert_eq!(object.skip_through(11), 0, "skipping is idempotent");
-        assert_eq!(object.skip_through(15), 2);
+        assert_eq!(object.body().bytes().as_ref(), b"l12\nl15\n");
+        assert_eq!(
+            object.skip_through(11).unwrap(),
+            0,
+            "skipping is idempotent"
+        );
+        assert_eq!(object.skip_through(15).unwrap(), 2);
         assert!(object.is_empty());
         assert!(object.body().is_empty());
     }

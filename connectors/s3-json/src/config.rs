@@ -52,8 +52,25 @@ pub struct S3JsonConfig {
     /// Uncompressed size at which an object is closed, e.g. `64MiB` (default: no limit).
     /// An object never grows past it, except one holding a single larger record.
     /// With `format: parquet` it bounds the records' JSON size (the file is smaller).
+    /// At most 5TiB (the largest S3 object).
     #[serde(default)]
     pub max_object_bytes: Option<ByteSize>,
+    /// Size at which an open object moves from memory to a local file and
+    /// goes on growing there (default `16MiB`, at least `1MiB`, at most
+    /// `5GiB`). Such an object is uploaded as an S3 multipart upload, one
+    /// `part_size` part at a time, so memory stays the same whatever the
+    /// object's size; smaller objects are one PUT from memory.
+    #[serde(default = "default_multipart_threshold")]
+    pub multipart_threshold: ByteSize,
+    /// Size of a multipart upload's parts (default `8MiB`; S3 allows `5MiB` to `5GiB`).
+    /// Each multipart upload in flight holds one part in memory.
+    #[serde(default = "default_part_size")]
+    pub part_size: ByteSize,
+    /// Directory of the files of objects larger than `multipart_threshold`
+    /// (default: the system's temporary directory, `$TMPDIR` or `/tmp`).
+    /// The files have no name: nothing is left behind, even after a crash.
+    #[serde(default)]
+    pub spool_dir: Option<std::path::PathBuf>,
     /// Memory for buffered records across all of the sink's open and
     /// queued objects, e.g. `64MiB` (the default). When it is reached, the
     /// largest open objects are closed early and everything closed is
@@ -179,6 +196,9 @@ pub enum ConditionalWrites {
 /// The largest object one S3 PUT accepts.
 pub const MAX_PUT_BYTES: u64 = 5 << 30;
 
+/// The largest S3 object.
+pub const MAX_OBJECT_BYTES: u64 = 5 << 40;
+
 fn default_prefix() -> String {
     "topics".to_owned()
 }
@@ -199,7 +219,20 @@ fn default_memory_budget() -> ByteSize {
     ByteSize(64 << 20)
 }
 
+fn default_multipart_threshold() -> ByteSize {
+    ByteSize(16 << 20)
+}
+
+fn default_part_size() -> ByteSize {
+    ByteSize(8 << 20)
+}
+
 impl S3JsonConfig {
+    /// `spool_dir`, or the system's temporary directory.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.spool_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
     /// The endpoint, if a non-empty one is configured.
     pub fn endpoint(&self) -> Option<&str> {
         self.endpoint
@@ -248,15 +281,32 @@ impl SinkConfig for S3JsonConfig {
             ));
         }
         if let Some(max) = self.max_object_bytes {
-            if max.0 == 0 || max.0 > MAX_PUT_BYTES {
+            if max.0 == 0 || max.0 > MAX_OBJECT_BYTES {
                 issues.push(FieldIssue::new(
                     "max_object_bytes",
-                    format!(
-                        "must be between 1 byte and 5GiB (the largest single S3 PUT), not {max}"
-                    ),
+                    format!("must be between 1 byte and 5TiB (the largest S3 object), not {max}"),
                 ));
             }
         }
+        if !(1 << 20..=MAX_PUT_BYTES).contains(&self.multipart_threshold.0) {
+            issues.push(FieldIssue::new(
+                "multipart_threshold",
+                format!(
+                    "must be between 1MiB and 5GiB (the largest single S3 PUT), not {}",
+                    self.multipart_threshold
+                ),
+            ));
+        }
+        if !(5 << 20..=MAX_PUT_BYTES).contains(&self.part_size.0) {
+            issues.push(FieldIssue::new(
+                "part_size",
+                format!(
+                    "must be between 5MiB and 5GiB (S3's limits for a multipart upload's parts), not {}",
+                    self.part_size
+                ),
+            ));
+        }
+
         if self.format == Format::Parquet {
             if self.compression != Compression::None {
                 issues.push(FieldIssue::new(
@@ -365,12 +415,29 @@ mod tests {
     fn validation_covers_the_new_keys() {
         let config = from_json(serde_json::json!({
             "bucket": "bkt",
-            "max_object_bytes": "6GiB",
+            "max_object_bytes": "6TiB",
+            "multipart_threshold": "512KiB",
+            "part_size": "4MiB",
             "partitioner": {"type": "time", "path_format": "a//b"},
         }))
         .unwrap();
         let fields: Vec<String> = config.validate().into_iter().map(|i| i.field).collect();
-        assert_eq!(fields, ["max_object_bytes", "partitioner.path_format"]);
+        assert_eq!(
+            fields,
+            [
+                "max_object_bytes",
+                "multipart_threshold",
+                "part_size",
+                "partitioner.path_format"
+            ]
+        );
+        // Objects past 5GiB (one PUT's limit) are fine: they go in parts.
+        let config =
+            from_json(serde_json::json!({"bucket": "bkt", "max_object_bytes": "6GiB"})).unwrap();
+        assert!(config.validate().is_empty());
+        assert_eq!(config.multipart_threshold, ByteSize(16 << 20));
+        assert_eq!(config.part_size, ByteSize(8 << 20));
+        assert_eq!(config.spool_dir(), std::env::temp_dir());
     }
 
     #[test]

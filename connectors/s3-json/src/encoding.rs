@@ -16,7 +16,7 @@
 //! reads each file by column name. The conversion is a pure function of the
 //! lines, so an object cut at the same records is the same file on every run.
 
-use std::io::{Cursor, Write};
+use std::io::{BufRead, BufReader, Cursor, Write};
 use std::sync::Arc;
 
 use arrow_json::reader::{infer_json_schema, ReaderBuilder};
@@ -28,6 +28,7 @@ use parquet::basic::{Compression as ParquetCodec, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::config::{Compression, Format, ParquetCompression, ParquetConfig, S3JsonConfig};
+use crate::spool::{Body, SpooledBody};
 
 /// How an object's JSON Lines are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,25 +69,59 @@ impl Encoding {
 
     /// The bytes to upload for `body`, the JSON Lines of object `key`
     /// (compression and Parquet conversion run on a blocking thread: they
-    /// take milliseconds per megabyte).
-    pub async fn encode(&self, key: &str, body: Bytes) -> ConnectorResult<Bytes> {
+    /// take milliseconds per megabyte). A body on disk is encoded into
+    /// another file beside it, streaming: memory stays small.
+    pub async fn encode(&self, key: &str, body: Body) -> ConnectorResult<Body> {
         let encoding = *self;
-        let result = match encoding {
-            Encoding::Json(Compression::None) => return Ok(body),
-            Encoding::Json(Compression::Gzip) => {
+        let result = match (encoding, body) {
+            (Encoding::Json(Compression::None), body) => return Ok(body),
+            (Encoding::Json(Compression::Gzip), Body::Memory(body)) => {
                 tokio::task::spawn_blocking(move || {
-                    gzip(&body).map_err(|e| ConnectorError::fatal_caused_by("cannot gzip", e))
+                    gzip(&body)
+                        .map(Body::Memory)
+                        .map_err(|e| ConnectorError::fatal_caused_by("cannot gzip", e))
                 })
                 .await
             }
-            Encoding::Parquet(settings) => {
-                tokio::task::spawn_blocking(move || to_parquet(&body, &settings)).await
+            (Encoding::Parquet(settings), Body::Memory(body)) => {
+                tokio::task::spawn_blocking(move || {
+                    let file = Vec::with_capacity(body.len() / 4 + 1024);
+                    to_parquet(|| Cursor::new(&body[..]), file, &settings)
+                        .map(|file| Body::Memory(file.into()))
+                })
+                .await
+            }
+            (encoding, Body::Spooled(body)) => {
+                tokio::task::spawn_blocking(move || encode_spooled(encoding, &body)).await
             }
         };
         result
             .map_err(|e| ConnectorError::fatal(format!("encoding task for {key} failed: {e}")))?
             .map_err(|e| ConnectorError::fatal(format!("{key}: {e}")))
     }
+}
+
+/// Encodes a body on disk into a new file beside it.
+fn encode_spooled(encoding: Encoding, body: &SpooledBody) -> ConnectorResult<Body> {
+    let disk = |e: std::io::Error| {
+        ConnectorError::fatal_caused_by(
+            "cannot encode a large object in `spool_dir`; check that directory's free space",
+            e,
+        )
+    };
+    let out = body.new_file().map_err(disk)?;
+    let out = match encoding {
+        Encoding::Json(Compression::None) => return Ok(Body::Spooled(body.clone())),
+        Encoding::Json(Compression::Gzip) => {
+            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            std::io::copy(&mut body.reader(), &mut encoder).map_err(disk)?;
+            encoder.finish().map_err(disk)?
+        }
+        Encoding::Parquet(settings) => {
+            to_parquet(|| BufReader::new(body.reader()), out, &settings)?
+        }
+    };
+    body.written(out).map(Body::Spooled).map_err(disk)
 }
 
 /// gzip at the default level.
@@ -99,9 +134,15 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
     Ok(encoder.finish()?.into())
 }
 
-/// One Parquet file holding the JSON objects of `lines`, in order, in row
-/// groups of at most `settings.row_group_rows` rows.
-pub fn to_parquet(lines: &[u8], settings: &ParquetConfig) -> ConnectorResult<Bytes> {
+/// One Parquet file, written to `file`, holding the JSON objects of the
+/// lines `lines` reads (called twice: once to infer the columns, once to
+/// read the rows), in order, in row groups of at most
+/// `settings.row_group_rows` rows.
+pub fn to_parquet<R: BufRead, W: Write + Send>(
+    lines: impl Fn() -> R,
+    file: W,
+    settings: &ParquetConfig,
+) -> ConnectorResult<W> {
     let cannot = |what: &str, e: &dyn std::fmt::Display| {
         ConnectorError::fatal(format!(
             "cannot write the records as Parquet ({what}: {e}); a field holds an object in one record and a plain value or list in another — \
@@ -109,13 +150,13 @@ pub fn to_parquet(lines: &[u8], settings: &ParquetConfig) -> ConnectorResult<Byt
         ))
     };
     let (schema, _) =
-        infer_json_schema(Cursor::new(lines), None).map_err(|e| cannot("inferring columns", &e))?;
+        infer_json_schema(lines(), None).map_err(|e| cannot("inferring columns", &e))?;
     let schema = Arc::new(Schema::new(typed_fields(schema.fields())));
     let rows = settings.row_group_rows.max(1);
     let reader = ReaderBuilder::new(schema.clone())
         .with_coerce_primitive(true)
         .with_batch_size(rows.min(8192))
-        .build(Cursor::new(lines))
+        .build(lines())
         .map_err(|e| cannot("reading records", &e))?;
     let codec = match settings.compression {
         ParquetCompression::Snappy => ParquetCodec::SNAPPY,
@@ -128,8 +169,7 @@ pub fn to_parquet(lines: &[u8], settings: &ParquetConfig) -> ConnectorResult<Byt
         .set_compression(codec)
         .set_created_by(format!("sluice s3_json {}", env!("CARGO_PKG_VERSION")))
         .build();
-    let mut file = Vec::with_capacity(lines.len() / 4 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut file, schema, Some(properties))
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))
         .map_err(|e| cannot("starting the file", &e))?;
     for batch in reader {
         let batch = batch.map_err(|e| cannot("reading records", &e))?;
@@ -138,9 +178,8 @@ pub fn to_parquet(lines: &[u8], settings: &ParquetConfig) -> ConnectorResult<Byt
             .map_err(|e| cannot("writing rows", &e))?;
     }
     writer
-        .close()
-        .map_err(|e| cannot("finishing the file", &e))?;
-    Ok(file.into())
+        .into_inner()
+        .map_err(|e| cannot("finishing the file", &e))
 }
 
 /// `fields` with every column that was only ever null typed `string` (Glue
@@ -176,6 +215,10 @@ mod tests {
     use arrow_array::RecordBatch;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+    fn parquet_of(lines: &[u8], settings: &ParquetConfig) -> ConnectorResult<Bytes> {
+        to_parquet(|| Cursor::new(lines), Vec::new(), settings).map(Bytes::from)
+    }
+
     fn read(file: Bytes) -> (Vec<RecordBatch>, usize) {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("a Parquet file");
         let row_groups = builder.metadata().num_row_groups();
@@ -200,9 +243,9 @@ mod tests {
             row_group_rows: 10,
             compression: ParquetCompression::Snappy,
         };
-        let file = to_parquet(lines.as_bytes(), &settings).expect("converts");
+        let file = parquet_of(lines.as_bytes(), &settings).expect("converts");
         assert_eq!(&file[..4], b"PAR1");
-        let again = to_parquet(lines.as_bytes(), &settings).expect("converts");
+        let again = parquet_of(lines.as_bytes(), &settings).expect("converts");
         assert_eq!(file, again, "the same lines make the same file");
         let (batches, row_groups) = read(file);
         assert_eq!(row_groups, 3, "25 rows in groups of 10");
@@ -232,14 +275,14 @@ mod tests {
     #[test]
     fn mixed_values_widen_and_conflicts_are_errors() {
         let lines = "{\"a\":1,\"b\":\"x\"}\n{\"a\":2.5,\"b\":7}\n";
-        let (batches, _) = read(to_parquet(lines.as_bytes(), &ParquetConfig::default()).unwrap());
+        let (batches, _) = read(parquet_of(lines.as_bytes(), &ParquetConfig::default()).unwrap());
         let schema = batches[0].schema();
         assert_eq!(schema.field(0).data_type(), &DataType::Float64);
         assert_eq!(schema.field(1).data_type(), &DataType::Utf8);
         assert_eq!(batches[0].column(1).as_string::<i32>().value(1), "7");
 
         let error =
-            to_parquet(b"{\"a\":{\"b\":1}}\n{\"a\":3}\n", &ParquetConfig::default()).unwrap_err();
+            parquet_of(b"{\"a\":{\"b\":1}}\n{\"a\":3}\n", &ParquetConfig::default()).unwrap_err();
         assert!(
             error
                 .to_string()
@@ -253,24 +296,72 @@ mod tests {
         let body = Bytes::from_static(b"{\"a\":1}\n");
         let plain = Encoding::Json(Compression::None);
         assert_eq!(plain.extension(), "json");
-        assert_eq!(plain.encode("k", body.clone()).await.unwrap(), body);
+        let memory = Body::Memory(body.clone());
+        assert_eq!(
+            plain.encode("k", memory.clone()).await.unwrap().bytes(),
+            body
+        );
         let gz = Encoding::Json(Compression::Gzip);
         assert_eq!(gz.extension(), "json.gz");
         assert_eq!(
-            &gz.encode("k", body.clone()).await.unwrap()[..2],
+            &gz.encode("k", memory.clone()).await.unwrap().bytes()[..2],
             &[0x1f, 0x8b]
         );
         let parquet = Encoding::Parquet(ParquetConfig::default());
         assert_eq!(parquet.extension(), "parquet");
         assert!(parquet.needs_objects());
-        assert_eq!(&parquet.encode("k", body).await.unwrap()[..4], b"PAR1");
+        assert_eq!(
+            &parquet.encode("k", memory).await.unwrap().bytes()[..4],
+            b"PAR1"
+        );
         let error = parquet
             .encode(
                 "t/x.parquet",
-                Bytes::from_static(b"{\"a\":{}}\n{\"a\":[1]}\n"),
+                Body::Memory(Bytes::from_static(b"{\"a\":{}}\n{\"a\":[1]}\n")),
             )
             .await
             .unwrap_err();
         assert!(error.to_string().starts_with("t/x.parquet: "), "{error}");
+    }
+
+    /// A body on disk encodes, streaming into a file, to the very bytes
+    /// the same lines encode to in memory.
+    #[tokio::test]
+    async fn a_body_on_disk_encodes_to_the_same_bytes_as_in_memory() {
+        let lines: String = (0..500)
+            .map(|i| format!("{{\"i\":{i},\"s\":\"row {i}\",\"x\":{i}.25}}\n"))
+            .collect();
+        let records: Vec<(i64, usize)> = lines
+            .match_indices('\n')
+            .enumerate()
+            .map(|(i, (at, _))| (i as i64, at + 1))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let spooled = crate::spool::SpoolWriter::create(
+            Arc::new(dir.path().to_path_buf()),
+            lines.as_bytes(),
+            &records,
+        )
+        .unwrap()
+        .finish()
+        .unwrap();
+        let settings = ParquetConfig {
+            row_group_rows: 64,
+            ..Default::default()
+        };
+        for encoding in [
+            Encoding::Json(Compression::None),
+            Encoding::Json(Compression::Gzip),
+            Encoding::Parquet(settings),
+        ] {
+            let memory = Bytes::from(lines.clone());
+            let in_memory = encoding.encode("k", Body::Memory(memory)).await.unwrap();
+            let on_disk = encoding
+                .encode("k", Body::Spooled(spooled.body_from(0)))
+                .await
+                .unwrap();
+            assert!(matches!(on_disk, Body::Spooled(_)), "{encoding:?}");
+            assert_eq!(on_disk.bytes(), in_memory.bytes(), "{encoding:?}");
+        }
     }
 }

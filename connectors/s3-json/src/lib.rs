@@ -16,6 +16,7 @@ pub mod glue;
 pub mod landing;
 pub mod partitioner;
 pub mod sink;
+pub mod spool;
 
 pub use batcher::{after_conflict, AfterConflict, KeyLayout, ObjectBatcher};
 pub use config::S3JsonConfig;

@@ -11,7 +11,9 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use connect_core::plugin::{BuildContext, DurableOffsets, FlushMode, Sink, SinkStats};
 use connect_core::{ConnectorError, ConnectorResult, Record, TopicPartition};
 
@@ -19,6 +21,7 @@ use crate::batcher::ObjectBatcher;
 use crate::config::{ConditionalWrites, S3JsonConfig};
 use crate::glue::GlueCatalog;
 use crate::landing::{land_all, Landing, ObjectStore, PutRequest, PutResult};
+use crate::spool::{Body, SpooledBody};
 
 /// User metadata (`x-amz-meta-…`) with the offset of an object's first record.
 pub const META_FIRST_OFFSET: &str = "sluice-first-offset";
@@ -49,6 +52,8 @@ pub struct S3Store {
     mode: AtomicU8,
     /// `sluice_s3_upload_duration_seconds`: one successful PUT.
     upload_seconds: metrics::Histogram,
+    /// Bodies larger than this go as multipart uploads of parts this size.
+    part_size: u64,
 }
 
 impl S3Store {
@@ -75,7 +80,15 @@ impl S3Store {
             bucket: bucket.into(),
             mode: AtomicU8::new(mode),
             upload_seconds: metrics::Histogram::noop(),
+            part_size: 8 << 20,
         }
+    }
+
+    /// Bodies (on disk) larger than `part_size` go as multipart uploads of
+    /// parts that size (larger when the body would need over 10,000 parts).
+    pub fn with_part_size(mut self, part_size: u64) -> Self {
+        self.part_size = part_size.max(1);
+        self
     }
 
     /// `Some(true)` when puts rely on `If-None-Match: *`, `Some(false)` when
@@ -124,6 +137,7 @@ impl S3Store {
     async fn put(
         &self,
         request: &PutRequest<'_>,
+        body: &Bytes,
         if_none_match: bool,
     ) -> Result<(), SdkError<PutObjectError, HttpResponse>> {
         let mut put = self
@@ -135,29 +149,202 @@ impl S3Store {
             .metadata(META_FIRST_OFFSET, request.first_offset.to_string())
             .metadata(META_LAST_OFFSET, request.last_offset.to_string())
             .metadata(META_RECORDS, request.records.to_string())
-            .body(ByteStream::from(request.body.clone()));
+            .body(ByteStream::from(body.clone()));
         if if_none_match {
             put = put.if_none_match("*");
         }
         put.send().await.map(drop)
     }
+
+    /// A body on disk, as a multipart upload: the object's metadata at
+    /// the start (its offsets are known: the object is closed), one part
+    /// in memory at a time, and the same never-overwrite rule as a PUT
+    /// (`If-None-Match: *` on the completion, or a HEAD first).
+    async fn put_multipart(
+        &self,
+        request: &PutRequest<'_>,
+        body: &SpooledBody,
+    ) -> ConnectorResult<PutResult> {
+        let mode = self.mode.load(Ordering::Relaxed);
+        if mode != HONOURED && self.head(request.key).await?.is_some() {
+            return Ok(PutResult::Exists);
+        }
+        let location = format!("s3://{}/{}", self.bucket, request.key);
+        let started = Instant::now();
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(request.key)
+            .content_type("application/x-ndjson")
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .metadata(META_FIRST_OFFSET, request.first_offset.to_string())
+            .metadata(META_LAST_OFFSET, request.last_offset.to_string())
+            .metadata(META_RECORDS, request.records.to_string())
+            .send()
+            .await
+            .map_err(|e| classify(format!("cannot start uploading {location}"), e))?;
+        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
+            return Err(ConnectorError::retriable(format!(
+                "{location}: the store started a multipart upload without an upload id"
+            )));
+        };
+        let result = self
+            .upload_parts(request, body, &upload_id, mode != IGNORED)
+            .await;
+        if !matches!(result, Ok(PutResult::Written)) {
+            // Nothing half-done stays behind (a store also expires them).
+            if let Err(error) = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(request.key)
+                .upload_id(&upload_id)
+                .send()
+                .await
+            {
+                tracing::warn!(key = %request.key, upload_id = %upload_id, error = %DisplayErrorContext(&error), "could not abort a multipart upload; the bucket's lifecycle rule for incomplete uploads removes it");
+            }
+        }
+        if let Ok(PutResult::Written) = result {
+            self.upload_seconds.record(started.elapsed().as_secs_f64());
+            tracing::debug!(bucket = %self.bucket, key = %request.key, records = request.records, bytes = body.len(), ms = started.elapsed().as_millis() as u64, "uploaded in parts");
+        }
+        result
+    }
+
+    async fn upload_parts(
+        &self,
+        request: &PutRequest<'_>,
+        body: &SpooledBody,
+        upload_id: &str,
+        if_none_match: bool,
+    ) -> ConnectorResult<PutResult> {
+        let location = format!("s3://{}/{}", self.bucket, request.key);
+        let part_size = self.part_size.max(body.len().div_ceil(MAX_PARTS));
+        let mut parts = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            let len = part_size.min(body.len() - at);
+            let part = {
+                let body = body.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut part = vec![0; len as usize];
+                    body.read_exact_at(&mut part, at)
+                        .map(|()| Bytes::from(part))
+                })
+                .await
+                .map_err(|e| {
+                    ConnectorError::fatal(format!("reading a part of {location} failed: {e}"))
+                })?
+                .map_err(|e| {
+                    ConnectorError::fatal_caused_by(
+                        format!("cannot read a part of {location} from `spool_dir`"),
+                        e,
+                    )
+                })?
+            };
+            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+            let uploaded = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(request.key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| classify(format!("cannot upload part {number} of {location}"), e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                    .set_checksum_crc32(uploaded.checksum_crc32().map(str::to_owned))
+                    .build(),
+            );
+            at += len;
+        }
+        let complete = |if_none_match: bool| {
+            let mut complete = self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(request.key)
+                .upload_id(upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                );
+            if if_none_match {
+                complete = complete.if_none_match("*");
+            }
+            complete.send()
+        };
+        let mut result = complete(if_none_match).await;
+        if self.mode.load(Ordering::Relaxed) == UNKNOWN {
+            if let Err(error) = &result {
+                if status(error) == Some(501) || error.code() == Some("NotImplemented") {
+                    // A HEAD went first: complete without the header.
+                    self.learn(false);
+                    result = complete(false).await;
+                }
+            }
+        }
+        match result {
+            Ok(_) => Ok(PutResult::Written),
+            Err(error) if precondition_failed(&error) => {
+                self.learn(true);
+                Ok(PutResult::Exists)
+            }
+            Err(error) => Err(classify(
+                format!("cannot complete uploading {location}"),
+                error,
+            )),
+        }
+    }
 }
+
+/// The most parts of one multipart upload.
+const MAX_PARTS: u64 = 10_000;
 
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn put_new(&self, request: PutRequest<'_>) -> ConnectorResult<PutResult> {
+        let body = match &request.body {
+            Body::Memory(body) => body.clone(),
+            Body::Spooled(body) if body.len() > self.part_size => {
+                return self.put_multipart(&request, body).await;
+            }
+            Body::Spooled(body) => {
+                let body = body.clone();
+                tokio::task::spawn_blocking(move || Body::Spooled(body).into_bytes())
+                    .await
+                    .map_err(|e| {
+                        ConnectorError::fatal(format!("reading {} failed: {e}", request.key))
+                    })?
+                    .map_err(|e| {
+                        ConnectorError::fatal_caused_by(
+                            format!("cannot read {} from `spool_dir`", request.key),
+                            e,
+                        )
+                    })?
+            }
+        };
         let mode = self.mode.load(Ordering::Relaxed);
         if mode != HONOURED && self.head(request.key).await?.is_some() {
             return Ok(PutResult::Exists);
         }
         let started = Instant::now();
-        let mut result = self.put(&request, mode != IGNORED).await;
+        let mut result = self.put(&request, &body, mode != IGNORED).await;
         if mode == UNKNOWN {
             if let Err(error) = &result {
                 if status(error) == Some(501) || error.code() == Some("NotImplemented") {
                     // The store rejects the header: HEAD before each put from now on.
                     self.learn(false);
-                    result = self.put(&request, false).await;
+                    result = self.put(&request, &body, false).await;
                 }
             }
         }
@@ -167,7 +354,7 @@ impl ObjectStore for S3Store {
                 tracing::debug!(bucket = %self.bucket, key = %request.key, records = request.records, bytes = request.body.len(), ms = started.elapsed().as_millis() as u64, "uploaded");
                 if self.mode.load(Ordering::Relaxed) == UNKNOWN {
                     // The same bytes again: harmless if the header is ignored.
-                    match self.put(&request, true).await {
+                    match self.put(&request, &body, true).await {
                         Ok(()) => self.learn(false),
                         Err(error) if precondition_failed(&error) => self.learn(true),
                         Err(error) => {
@@ -272,7 +459,7 @@ impl S3JsonSink {
     /// same batch (the records already taken are ignored then).
     async fn relieve(&mut self) -> ConnectorResult<()> {
         let buffered = self.batcher.buffered();
-        let closed = self.batcher.close_largest();
+        let closed = self.batcher.close_largest()?;
         self.early_closes.increment(closed as u64);
         tracing::debug!(bucket = %self.config.bucket, buffered, closed, budget = %self.config.memory_budget, "memory budget reached: uploading early");
         match self.land().await {
@@ -288,6 +475,16 @@ impl S3JsonSink {
         stats: Arc<SinkStats>,
     ) -> ConnectorResult<Self> {
         let batcher = ObjectBatcher::new(&config)?;
+        let spool_dir = config.spool_dir();
+        if let Err(error) = tempfile::tempfile_in(&spool_dir) {
+            return Err(ConnectorError::fatal_caused_by(
+                format!(
+                    "`spool_dir` {} cannot hold the files of objects larger than `multipart_threshold`; create it, make it writable, or set `spool_dir` to another directory",
+                    spool_dir.display()
+                ),
+                error,
+            ));
+        }
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
@@ -308,7 +505,8 @@ impl S3JsonSink {
         let client = Client::from_conf(builder.build());
         check_bucket(&client, &config).await?;
         let store = S3Store::new(client, config.bucket.clone(), config.conditional_writes)
-            .with_metrics(&ctx.pipeline, &ctx.name);
+            .with_metrics(&ctx.pipeline, &ctx.name)
+            .with_part_size(config.part_size.0);
         let catalog = match &config.catalog {
             Some(catalog) => Some(GlueCatalog::connect(catalog.clone(), &config).await),
             None => None,
@@ -393,7 +591,7 @@ impl Sink for S3JsonSink {
     }
 
     async fn flush(&mut self, mode: FlushMode) -> ConnectorResult<DurableOffsets> {
-        self.batcher.close_due(mode, Instant::now());
+        self.batcher.close_due(mode, Instant::now())?;
         let error = self.land().await;
         // The catalog learns of every landed path before its offsets are
         // reported durable (the paths stay queued while Glue fails).
