@@ -373,7 +373,23 @@ async fn workers_share_tasks_fail_over_and_rebalance_incrementally() {
     }
     eprintln!("D joined: stopped {stopped:?} on A and C, D took {d_took:?}, moved {moved:?}");
     assert!(!d_took.is_empty(), "D took tasks");
+    // A member whose group session times out (the broker stalled: this
+    // machine's disk once held its metadata log for seconds) loses every
+    // task, as Kafka's protocol says; only a healthy rebalance is
+    // incremental.
+    let session_lost = [&logs[0], &logs[2]].iter().any(|log| {
+        log.lines()
+            .filter(|line| {
+                line.get(..since.len())
+                    .is_some_and(|at| at >= since.as_str() && at < until.as_str())
+            })
+            .any(|line| line.contains("SESSTMOUT"))
+    });
+    if session_lost {
+        eprintln!("a group session timed out while D joined (a broker stall): every task of that worker was revoked, so the incremental check does not apply to this run");
+    }
     assert!(
+        session_lost ||
         stopped.is_subset(&moved) && stopped.len() < 6,
         "A and C stopped only tasks that moved: stopped {stopped:?}, moved {moved:?} ({since} to {until})\n{}",
         log_excerpts()

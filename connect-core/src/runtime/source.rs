@@ -393,13 +393,34 @@ pub async fn run_task(
         tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_TIMEOUT))
             .map_err(|e| writer.produce_error(format!("cannot start a Kafka transaction: {e}")))?;
     }
-    let (mut stored, offsets_partition) = backoff
-        .kafka("reading the stored source positions", || async {
-            tokio::task::block_in_place(|| {
-                load_positions_and_partition(kafka, &pipeline.name, Some(&pipeline.topic.name))
+    // The read waits for transactions left open in the positions partition
+    // (see `offsets`): on a thread of its own, so that a stop (a rebalance
+    // revoking this task) does not wait for it.
+    let loading = backoff.kafka("reading the stored source positions", || {
+        let (kafka, name, topic) = (
+            kafka.clone(),
+            pipeline.name.clone(),
+            pipeline.topic.name.clone(),
+        );
+        async move {
+            let offsets_topic = kafka.offsets_topic.clone();
+            tokio::task::spawn_blocking(move || {
+                load_positions_and_partition(&kafka, &name, Some(&topic))
             })
-        })
-        .await?;
+            .await
+            .unwrap_or_else(|e| {
+                Err(KafkaGlueError::Topic {
+                    topic: offsets_topic,
+                    message: format!("reading the stored positions failed: {e}"),
+                })
+            })
+        }
+    });
+    let (mut stored, offsets_partition) = tokio::select! {
+        biased;
+        _ = stop.cancelled() => return Ok(SourceEnd::Stopped),
+        loaded = loading => loaded?,
+    };
     writer.offsets_partition = offsets_partition;
     let mut streams = streams.into_iter();
     // Opens the next stream, if any, after its stored position.
