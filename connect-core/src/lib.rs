@@ -22,6 +22,8 @@ pub mod record;
 pub mod registry;
 pub mod runtime;
 pub mod secrets;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod transform;
 pub mod worker;
 
