@@ -21,6 +21,7 @@ mod serve;
 // Linking a connector crate registers its plugins.
 use connect_csv_replay as _;
 use connect_file as _;
+use connect_http_poll as _;
 use connect_s3_json as _;
 use connect_transforms as _;
 

@@ -28,6 +28,7 @@ fn the_binary_registers_every_bundled_plugin() {
     let expected: Vec<(&str, &str)> = [
         ("source", "csv_replay"),
         ("source", "file"),
+        ("source", "http_poll"),
         ("sink", "file"),
         ("sink", "s3_json"),
     ]

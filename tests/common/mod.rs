@@ -172,7 +172,7 @@ impl Services {
         }
     }
 
-    fn try_topic_record_count(&self, topic: &str) -> Result<i64, rdkafka::error::KafkaError> {
+    pub fn try_topic_record_count(&self, topic: &str) -> Result<i64, rdkafka::error::KafkaError> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.kafka)
             .set("group.id", "sluice-tests-watermarks")
