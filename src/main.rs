@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 mod api;
 mod catalog;
+mod new;
 mod progress;
 mod query;
 mod serve;
@@ -107,6 +108,34 @@ enum Command {
         /// Print the plugin reference as Markdown (what docs/plugins.md holds).
         #[arg(long, conflicts_with = "example")]
         markdown: bool,
+    },
+    /// Start something new from a template.
+    New {
+        #[command(subcommand)]
+        what: NewAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NewAction {
+    /// Write a connector crate (registration, config, source or sink,
+    /// example, README, the conformance kit in its tests) that builds and
+    /// passes as written: a counting source, or a sink appending JSON Lines
+    /// files exactly once. docs/writing-a-connector.md goes on from there.
+    Connector {
+        /// The plugin's type name, snake_case (`type: <name>` in pipelines).
+        name: String,
+        /// `source` or `sink`.
+        #[arg(long, value_parser = ["source", "sink"])]
+        kind: String,
+        /// Where to write the crate (default: connectors/<name> at the root
+        /// of a Sluice checkout, else ./connect-<name>).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The connect-core crate's folder (default: ./connect-core at the
+        /// root of a Sluice checkout).
+        #[arg(long, value_name = "PATH")]
+        core: Option<PathBuf>,
     },
 }
 
@@ -218,6 +247,24 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             print_plugins(registry, example.as_deref(), kind)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::New {
+            what:
+                NewAction::Connector {
+                    name,
+                    kind,
+                    dir,
+                    core,
+                },
+        } => {
+            let (dir, next) = new::write(&new::NewConnector {
+                name,
+                kind,
+                dir,
+                core,
+            })?;
+            println!("wrote {}\n{next}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { config, listen } => {

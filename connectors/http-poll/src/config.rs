@@ -37,7 +37,7 @@ pub struct HttpPollConfig {
     /// is not sent again. Default: the whole record.
     #[serde(default)]
     pub dedup_fields: Vec<String>,
-    /// Request headers, e.g. `Authorization: "Bearer ${secret:quotes-token}"`.
+    /// Request headers, e.g. `Authorization: "Bearer ${file:/etc/sluice/quotes-token}"`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Longest wait for a response (default 10s); a poll that times out is
