@@ -282,6 +282,7 @@ pub struct SourceKit {
     endless: bool,
     sample: usize,
     batch: usize,
+    patience: std::time::Duration,
 }
 
 /// Most records a finite source may give before the kit calls it endless.
@@ -297,6 +298,7 @@ impl SourceKit {
             endless: false,
             sample: 200,
             batch: 64,
+            patience: std::time::Duration::from_secs(30),
         }
     }
 
@@ -312,6 +314,14 @@ impl SourceKit {
     pub fn endless(mut self, sample: usize) -> Self {
         self.endless = true;
         self.sample = sample.max(2);
+        self
+    }
+
+    /// How long a read waits without a new record (default 30s): an
+    /// endless source's read ends there with what it has (a resume check
+    /// then reports what is missing); a finite source's read fails.
+    pub fn patience(mut self, patience: std::time::Duration) -> Self {
+        self.patience = patience;
         self
     }
 
@@ -367,7 +377,7 @@ impl SourceKit {
     /// record; a finite source is polled once more after its end.
     async fn read(&self, source: &mut dyn Source, limit: usize) -> Result<Read, String> {
         let mut records = Vec::new();
-        let mut polls = 0usize;
+        let mut progress = std::time::Instant::now();
         loop {
             if records.len() >= limit {
                 return Ok(Read {
@@ -375,18 +385,33 @@ impl SourceKit {
                     ended: false,
                 });
             }
-            polls += 1;
-            if polls > 10 * MAX_FINITE {
-                return Err("the source returned no records and no end in too many polls".into());
+            if progress.elapsed() > self.patience {
+                // An endless source with nothing more to give, or a stuck one.
+                return if self.endless {
+                    Ok(Read {
+                        records,
+                        ended: false,
+                    })
+                } else {
+                    Err(format!(
+                        "no record and no end for {:?}, after {} records",
+                        self.patience,
+                        records.len()
+                    ))
+                };
             }
-            match source.poll(self.batch.min(limit - records.len())).await {
+            let want = self.batch.min(limit - records.len());
+            // A poll may be dropped at any time (the runtime does at shutdown).
+            let Ok(polled) = tokio::time::timeout(self.patience, source.poll(want)).await else {
+                continue;
+            };
+            match polled {
                 Ok(Poll::Records(batch)) => {
-                    if batch.len() > self.batch {
-                        return Err(format!(
-                            "poll({}) returned {} records",
-                            self.batch,
-                            batch.len()
-                        ));
+                    if batch.len() > want {
+                        return Err(format!("poll({want}) returned {} records", batch.len()));
+                    }
+                    if !batch.is_empty() {
+                        progress = std::time::Instant::now();
                     }
                     records.extend(batch);
                 }
@@ -585,7 +610,13 @@ impl SourceKit {
             let _ = source.close().await;
             Ok::<(), ConnectorError>(())
         };
-        match error.await {
+        let Ok(error) = tokio::time::timeout(self.patience, error).await else {
+            return Err(format!(
+                "the source did not fail within {:?}:\n{}",
+                self.patience, fault.section
+            ));
+        };
+        match error {
             Ok(()) => Err(format!("the source did not fail:\n{}", fault.section)),
             Err(error) if ErrorClass::of(&error) == fault.class => {
                 if error.to_string().trim().is_empty() {
@@ -1078,6 +1109,10 @@ mod tests {
 
         async fn poll(&mut self, max_records: usize) -> ConnectorResult<Poll> {
             if self.next >= self.count {
+                if self.bug.as_deref() == Some("stall") {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    return Ok(Poll::Records(Vec::new()));
+                }
                 return Ok(Poll::End);
             }
             let end = (self.next + max_records as u64).min(self.count);
@@ -1290,6 +1325,17 @@ mod tests {
         assert_eq!(
             failed(&unplaced),
             ["every record carries a position of its stream"]
+        );
+        // A source that never ends nor gives more fails the read, in time.
+        let stalled = source_kit("bug: stall\n")
+            .patience(std::time::Duration::from_millis(200))
+            .run()
+            .await;
+        assert_eq!(failed(&stalled), ["read the input"]);
+        assert!(
+            stalled.failed[0].message.contains("no record and no end"),
+            "{:?}",
+            stalled.failed
         );
 
         // A fault of the wrong class, and an invalid config whose problem
