@@ -86,22 +86,37 @@ impl __STRUCT__Sink {
             Err(e) => return Err(failed(e)),
         };
         let len = file.metadata().await.map_err(failed)?.len();
-        let start = len.saturating_sub(TAIL);
-        file.seek(SeekFrom::Start(start)).await.map_err(failed)?;
-        let mut tail = Vec::new();
-        file.read_to_end(&mut tail).await.map_err(failed)?;
-        // Cut a torn last line.
-        let complete = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // Read from the end, in a window that doubles until it holds the
+        // whole last complete line (or the whole file).
+        let mut window = TAIL;
+        let (start, tail, last) = loop {
+            let start = len.saturating_sub(window);
+            file.seek(SeekFrom::Start(start)).await.map_err(failed)?;
+            let mut tail = Vec::new();
+            file.read_to_end(&mut tail).await.map_err(failed)?;
+            let newline = |bytes: &[u8]| bytes.iter().rposition(|&b| b == b'\n');
+            match newline(&tail) {
+                // The last complete line ends at `end`; it starts after the
+                // newline before it, or at the start of the file.
+                Some(end) => match newline(&tail[..end]) {
+                    Some(before) => break (start, tail, Some((before + 1, end))),
+                    None if start == 0 => break (start, tail, Some((0, end))),
+                    None => {}
+                },
+                None if start == 0 => break (start, tail, None),
+                None => {}
+            }
+            window *= 2;
+        };
+        // Cut a torn last line (bytes after the last newline).
+        let complete = last.map_or(0, |(_, end)| end + 1);
         if complete < tail.len() {
             tracing::warn!(file = %path.display(), bytes = tail.len() - complete, "removing a line cut short by a crash");
             file.set_len(start + complete as u64)
                 .await
                 .map_err(failed)?;
         }
-        let Some(last) = tail[..complete]
-            .split(|&b| b == b'\n')
-            .rfind(|line| !line.is_empty())
-        else {
+        let Some(last) = last.map(|(from, end)| &tail[from..end]) else {
             return Ok(0);
         };
         let line: serde_json::Value = serde_json::from_slice(last).map_err(|e| {
@@ -219,5 +234,73 @@ impl Sink for __STRUCT__Sink {
     async fn close(&mut self) -> ConnectorResult<()> {
         self.buffered.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64, text: String) -> Record {
+        Record {
+            topic: Arc::from("t"),
+            partition: Some(0),
+            offset: Some(offset),
+            key: None,
+            value: Some(serde_json::json!(text)),
+            encoded_value: None,
+            headers: Vec::new(),
+            timestamp: None,
+            position: None,
+        }
+    }
+
+    /// A crash in the middle of a line, after a line longer than the
+    /// window read at recovery: only the torn line is cut.
+    #[tokio::test]
+    async fn a_crash_cuts_only_the_torn_line_even_after_a_long_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = BuildContext {
+            pipeline: Arc::from("p"),
+            name: Arc::from("out"),
+            base_dir: dir.path().to_path_buf(),
+            topic: Arc::from("t"),
+        };
+        let config = __STRUCT__Config {
+            dir: "out".into(),
+            flush_size: 1,
+        };
+        let tp = TopicPartition {
+            topic: Arc::from("t"),
+            partition: 0,
+        };
+        let stats = Arc::new(SinkStats::default());
+        let mut sink = __STRUCT__Sink::open(config.clone(), &ctx, stats.clone())
+            .await
+            .expect("open");
+        sink.assigned(std::slice::from_ref(&tp))
+            .await
+            .expect("assigned");
+        sink.write(&[record(0, "short".into()), record(1, "x".repeat(200_000))])
+            .await
+            .expect("write");
+        sink.flush(FlushMode::All).await.expect("flush");
+        let path = dir.path().join("out/t+0.jsonl");
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.extend_from_slice(b"{\"offset\":2,\"val");
+        std::fs::write(&path, &bytes).expect("write");
+
+        let mut again = __STRUCT__Sink::open(config, &ctx, stats)
+            .await
+            .expect("open");
+        again
+            .assigned(std::slice::from_ref(&tp))
+            .await
+            .expect("assigned");
+        let durable = again.flush(FlushMode::All).await.expect("flush");
+        assert_eq!(durable[&tp], 2);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.ends_with("x\"}\n"), "{}", &text[text.len() - 20..]);
     }
 }
